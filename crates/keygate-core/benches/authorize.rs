@@ -1,0 +1,121 @@
+//! Criterion benchmarks of the authorization hot path: `Snapshot::authorize`
+//! for a hit, a wrong secret, an unknown identifier and a denied action, and
+//! `Snapshot::build`, each at 1k, 100k and 1M credentials.
+//!
+//! Run with `cargo bench -p keygate-core --bench authorize`; see
+//! docs/benchmarks.md for the figures and how to read them.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
+use keygate_core::{Catalog, Decision, Snapshot};
+
+use common::{fixture, Probe, SIZES};
+
+/// The four decisions the hot path makes, and how each builds its request.
+#[derive(Clone, Copy)]
+enum Case {
+    Hit,
+    WrongSecret,
+    UnknownIdentifier,
+    NotAllowed,
+}
+
+impl Case {
+    const ALL: [Case; 4] = [
+        Case::Hit,
+        Case::WrongSecret,
+        Case::UnknownIdentifier,
+        Case::NotAllowed,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Case::Hit => "hit",
+            Case::WrongSecret => "wrong_secret",
+            Case::UnknownIdentifier => "unknown_identifier",
+            Case::NotAllowed => "not_allowed",
+        }
+    }
+
+    /// Identifier, secret and action of the request for `probe`; `next` is the
+    /// following probe, whose secret is a real one of another credential.
+    fn request<'p>(self, probe: &'p Probe, next: &'p Probe) -> (&'p str, &'p str, &'p str) {
+        match self {
+            Case::Hit => (probe.identifier.as_str(), probe.secret.as_str(), probe.allowed),
+            Case::WrongSecret => (probe.identifier.as_str(), next.secret.as_str(), probe.allowed),
+            Case::UnknownIdentifier => (probe.unknown.as_str(), probe.secret.as_str(), probe.allowed),
+            Case::NotAllowed => (probe.identifier.as_str(), probe.secret.as_str(), probe.denied),
+        }
+    }
+
+    fn expected(self, decision: &Decision<'_>) -> bool {
+        match self {
+            Case::Hit => matches!(decision, Decision::Allowed(_)),
+            Case::WrongSecret | Case::UnknownIdentifier => {
+                matches!(decision, Decision::AuthenticationFailed)
+            }
+            Case::NotAllowed => matches!(decision, Decision::ActionNotAllowed),
+        }
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let catalog = Arc::new(Catalog::builtin());
+    for n in SIZES {
+        let fixture = fixture(n, &catalog);
+        let snapshot = Snapshot::build(&fixture.source, catalog.clone());
+        assert_eq!(snapshot.len(), n);
+        let probes = &fixture.probes;
+
+        for case in Case::ALL {
+            // A wrong fixture would time the wrong path: check a sample first.
+            for i in 0..probes.len().min(1_000) {
+                let (identifier, secret, action) = case.request(&probes[i], &probes[(i + 1) % n]);
+                let decision = snapshot.authorize(identifier, secret, action);
+                assert!(case.expected(&decision), "{} probe {i}", case.name());
+            }
+
+            let mut group = c.benchmark_group(format!("authorize/{}", case.name()));
+            group
+                .warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(2))
+                .sample_size(50);
+            group.bench_function(BenchmarkId::from_parameter(n), |b| {
+                // Walk the shuffled probes so every iteration looks up another
+                // credential: at 1M that is a cold slot each time, as in
+                // production, instead of one hot cache line.
+                let mut i = 0;
+                b.iter(|| {
+                    let next = if i + 1 == n { 0 } else { i + 1 };
+                    let (identifier, secret, action) = case.request(&probes[i], &probes[next]);
+                    i = next;
+                    snapshot.authorize(black_box(identifier), black_box(secret), black_box(action))
+                });
+            });
+            group.finish();
+        }
+
+        let mut group = c.benchmark_group("build");
+        // One build of 1M takes long enough that criterion's default of 100
+        // growing samples would run for minutes; 10 equal samples suffice.
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(if n >= 1_000_000 { 10 } else { 3 }));
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            // Dropping the previous snapshot happens after the swap, off the
+            // request path, so it is not part of the build time.
+            b.iter_with_large_drop(|| Snapshot::build(&fixture.source, catalog.clone()));
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(authorize, benches);
+criterion_main!(authorize);

@@ -1,0 +1,26 @@
+//! keygate's pure domain: the action catalog, identifiers and secrets, admin
+//! passwords, validation rules, and the immutable [`Snapshot`] that makes the
+//! authorization decision. Nothing here does I/O or is async, so every rule
+//! can be tested as a table.
+
+pub mod action_set;
+pub mod catalog;
+pub mod model;
+pub mod password;
+pub mod secret;
+pub mod snapshot;
+pub mod validate;
+
+pub use action_set::ActionSet;
+pub use catalog::{ActionDef, ActionId, Catalog, CatalogError, CustomAction};
+pub use model::{AdminId, CredentialId, RoleId};
+pub use secret::{ConfigSecret, PlainSecret, SecretHashes};
+pub use snapshot::{Decision, Grant, Snapshot, SnapshotSource};
+
+/// Name of the role given to credentials imported as full-access legacy
+/// credentials (`keygate credential import`).
+pub const COMPATIBILITY_ROLE_NAME: &str = "Compatibility Role";
+
+/// Message shown when a credential is generated before any role exists.
+pub const NO_ROLES_MESSAGE: &str =
+    "You must create at least one API role before you can generate API credentials";

@@ -1,0 +1,194 @@
+//! Table tests for every authorization rule of DESIGN.md "Semantics".
+
+use super::*;
+use crate::secret::{hex, PlainSecret};
+use md5::{Digest, Md5};
+
+const SECRET: &str = "the-secret";
+
+fn admin(id: i64, name: &str, enabled: bool) -> AdminEntry {
+    AdminEntry { id: AdminId(id), username: name.into(), enabled }
+}
+
+fn role(id: i64, name: &str, actions: &[&str]) -> RoleEntry {
+    RoleEntry {
+        id: RoleId(id),
+        name: name.into(),
+        actions: actions.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+fn cred(identifier: &str, admin: i64, roles: &[i64]) -> CredentialEntry {
+    CredentialEntry {
+        identifier: identifier.into(),
+        hashes: PlainSecret::from_user(SECRET.into()).hashes(),
+        admin_id: AdminId(admin),
+        role_ids: roles.iter().map(|r| RoleId(*r)).collect(),
+    }
+}
+
+fn fixture() -> Snapshot {
+    let source = SnapshotSource {
+        revision: 7,
+        admins: vec![admin(1, "alice", true), admin(2, "bob", false)],
+        roles: vec![
+            role(10, "Tickets", &["OpenTicket", "GetTickets"]),
+            role(11, "Accounting", &["GetInvoices", "GetClientsDetails"]),
+            role(12, "Empty", &[]),
+            role(13, "Stale", &["RemovedCustomAction"]),
+        ],
+        credentials: vec![
+            cred("tickets", 1, &[10]),
+            cred("both", 1, &[10, 11]),
+            cred("noroles", 1, &[]),
+            cred("emptyrole", 1, &[12]),
+            cred("disabled", 2, &[10, 11]),
+            cred("deletedrole", 1, &[99]),
+            cred("stale", 1, &[13]),
+        ],
+    };
+    Snapshot::build(&source, Arc::new(Catalog::builtin()))
+}
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Allowed(&'static str),
+    AuthFailed,
+    NotAllowed,
+}
+
+fn outcome(decision: Decision<'_>) -> Outcome {
+    match decision {
+        Decision::Allowed(grant) => Outcome::Allowed(match grant.action.name.as_str() {
+            "OpenTicket" => "OpenTicket",
+            "GetTickets" => "GetTickets",
+            "GetInvoices" => "GetInvoices",
+            "GetClientsDetails" => "GetClientsDetails",
+            other => panic!("unexpected action {other}"),
+        }),
+        Decision::AuthenticationFailed => Outcome::AuthFailed,
+        Decision::ActionNotAllowed => Outcome::NotAllowed,
+    }
+}
+
+#[test]
+fn authorization_table() {
+    let snapshot = fixture();
+    let md5_secret = hex(&Md5::digest(SECRET.as_bytes()));
+    use Outcome::*;
+    let cases: &[(&str, &str, &str, Outcome)] = &[
+        // allowed by the only role
+        ("tickets", SECRET, "OpenTicket", Allowed("OpenTicket")),
+        // case-insensitive action names
+        ("tickets", SECRET, "openticket", Allowed("OpenTicket")),
+        ("tickets", SECRET, "OPENTICKET", Allowed("OpenTicket")),
+        // the md5 hex of the secret is accepted
+        ("tickets", &md5_secret, "OpenTicket", Allowed("OpenTicket")),
+        // not in any role
+        ("tickets", SECRET, "GetInvoices", NotAllowed),
+        // not in the catalog
+        ("tickets", SECRET, "NoSuchAction", NotAllowed),
+        ("tickets", SECRET, "", NotAllowed),
+        // any role allows: union of roles
+        ("both", SECRET, "OpenTicket", Allowed("OpenTicket")),
+        ("both", SECRET, "GetInvoices", Allowed("GetInvoices")),
+        // legacy aliases resolve before the check
+        ("both", SECRET, "GetClientsData", Allowed("GetClientsDetails")),
+        ("both", SECRET, "getclientsdatabyemail", Allowed("GetClientsDetails")),
+        ("tickets", SECRET, "GetClientsData", NotAllowed),
+        // no roles: deny everything
+        ("noroles", SECRET, "OpenTicket", NotAllowed),
+        // roles with no actions: deny everything
+        ("emptyrole", SECRET, "OpenTicket", NotAllowed),
+        // a deleted role grants nothing
+        ("deletedrole", SECRET, "OpenTicket", NotAllowed),
+        // actions the catalog no longer has grant nothing
+        ("stale", SECRET, "RemovedCustomAction", NotAllowed),
+        // disabled admin: credential invalid
+        ("disabled", SECRET, "OpenTicket", AuthFailed),
+        // wrong secret, wrong case of secret, empty secret
+        ("tickets", "wrong", "OpenTicket", AuthFailed),
+        ("tickets", "THE-SECRET", "OpenTicket", AuthFailed),
+        ("tickets", "", "OpenTicket", AuthFailed),
+        // unknown or empty identifier; identifiers are case-sensitive
+        ("nobody", SECRET, "OpenTicket", AuthFailed),
+        ("", SECRET, "OpenTicket", AuthFailed),
+        ("TICKETS", SECRET, "OpenTicket", AuthFailed),
+    ];
+    for (identifier, secret, action, expected) in cases {
+        let got = outcome(snapshot.authorize(identifier, secret, action));
+        assert_eq!(&got, expected, "{identifier} / {secret} / {action}");
+    }
+}
+
+#[test]
+fn grant_reports_identifier_admin_and_roles() {
+    let snapshot = fixture();
+    let Decision::Allowed(grant) = snapshot.authorize("both", SECRET, "gettickets") else {
+        panic!("expected allowed");
+    };
+    assert_eq!(grant.identifier, "both");
+    assert_eq!(grant.admin, "alice");
+    let roles: Vec<&str> = grant.roles.iter().map(|r| &**r).collect();
+    assert_eq!(roles, ["Tickets", "Accounting"]);
+    assert_eq!(grant.action.name, "GetTickets");
+}
+
+#[test]
+fn re_enabling_an_admin_restores_its_credentials() {
+    let catalog = Arc::new(Catalog::builtin());
+    let mut source = SnapshotSource {
+        revision: 1,
+        admins: vec![admin(1, "alice", false)],
+        roles: vec![role(1, "R", &["GetClients"])],
+        credentials: vec![cred("c", 1, &[1])],
+    };
+    let disabled = Snapshot::build(&source, catalog.clone());
+    assert_eq!(disabled.authorize("c", SECRET, "GetClients"), Decision::AuthenticationFailed);
+    source.admins[0].enabled = true;
+    let enabled = Snapshot::build(&source, catalog);
+    assert!(matches!(enabled.authorize("c", SECRET, "GetClients"), Decision::Allowed(_)));
+}
+
+#[test]
+fn credentials_of_a_missing_admin_are_dropped() {
+    let source = SnapshotSource {
+        revision: 1,
+        admins: vec![],
+        roles: vec![role(1, "R", &["GetClients"])],
+        credentials: vec![cred("orphan", 5, &[1])],
+    };
+    let snapshot = Snapshot::build(&source, Arc::new(Catalog::builtin()));
+    assert!(snapshot.is_empty());
+    assert_eq!(snapshot.authorize("orphan", SECRET, "GetClients"), Decision::AuthenticationFailed);
+}
+
+#[test]
+fn custom_catalog_actions_can_be_allowed() {
+    let catalog = Catalog::with_custom(&[crate::CustomAction {
+        category: "Custom".into(),
+        action: "GetInvoicesDetails".into(),
+    }])
+    .unwrap();
+    let source = SnapshotSource {
+        revision: 1,
+        admins: vec![admin(1, "alice", true)],
+        roles: vec![role(1, "R", &["GetInvoicesDetails"])],
+        credentials: vec![cred("c", 1, &[1])],
+    };
+    let snapshot = Snapshot::build(&source, Arc::new(catalog));
+    assert!(matches!(snapshot.authorize("c", SECRET, "getinvoicesdetails"), Decision::Allowed(_)));
+}
+
+#[test]
+fn identical_role_sets_are_shared() {
+    let source = SnapshotSource {
+        revision: 1,
+        admins: vec![admin(1, "alice", true)],
+        roles: vec![role(1, "A", &["GetClients"]), role(2, "B", &["GetInvoices"])],
+        credentials: vec![cred("x", 1, &[1, 2]), cred("y", 1, &[2, 1]), cred("z", 1, &[1])],
+    };
+    let snapshot = Snapshot::build(&source, Arc::new(Catalog::builtin()));
+    assert_eq!(snapshot.role_sets.len(), 2);
+    assert_eq!(snapshot.revision(), 1);
+}

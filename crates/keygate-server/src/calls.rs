@@ -1,0 +1,66 @@
+//! The record every API call leaves: one metrics update and one log line
+//! with identifier, action, decision, status and latency (never a secret).
+
+use std::time::Instant;
+
+use axum::response::Response;
+use keygate_core::ActionId;
+
+use crate::metrics::{Endpoint, Outcome};
+use crate::AppState;
+
+/// What is known about a call while it is being answered.
+pub struct CallLog<'a> {
+    endpoint: Endpoint,
+    started: Instant,
+    action: &'a str,
+    action_id: Option<ActionId>,
+}
+
+impl<'a> CallLog<'a> {
+    /// Starts timing a call to `endpoint`.
+    pub fn start(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint,
+            started: Instant::now(),
+            action: "-",
+            action_id: None,
+        }
+    }
+
+    /// Notes the action the call named and its catalog id, if known.
+    pub fn action(&mut self, action: &'a str, action_id: Option<ActionId>) {
+        self.action = if action.is_empty() { "-" } else { action };
+        self.action_id = action_id;
+    }
+
+    /// Counts and logs the call, then returns `response`. `identifier` is
+    /// logged only once authenticated, so a secret typed into the wrong
+    /// field never reaches the log.
+    pub fn finish(
+        &self,
+        state: &AppState,
+        outcome: Outcome,
+        identifier: &str,
+        response: Response,
+    ) -> Response {
+        let elapsed = self.started.elapsed();
+        state
+            .metrics
+            .record(self.endpoint, outcome, self.action_id, elapsed);
+        let endpoint = match self.endpoint {
+            Endpoint::Gateway => "gateway",
+            Endpoint::Authorize => "authorize",
+        };
+        tracing::info!(
+            target: "keygate::api",
+            endpoint,
+            identifier,
+            action = self.action,
+            decision = ?outcome,
+            status = response.status().as_u16(),
+            latency_us = elapsed.as_micros() as u64,
+        );
+        response
+    }
+}

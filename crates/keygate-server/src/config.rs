@@ -1,0 +1,54 @@
+//! What `keygate serve` needs to know, already validated.
+
+use std::time::Duration;
+
+use keygate_core::ConfigSecret;
+
+/// The real WHMCS API that allowed calls are forwarded to.
+#[derive(Clone, Debug)]
+pub struct UpstreamConfig {
+    /// Full URL of `includes/api.php`.
+    pub url: String,
+    /// The master credential's identifier.
+    pub identifier: ConfigSecret,
+    /// The master credential's secret.
+    pub secret: ConfigSecret,
+    /// WHMCS API access key, if the install requires one.
+    pub accesskey: Option<ConfigSecret>,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+}
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks one).
+    pub listen: String,
+    /// Where allowed gateway calls go; `None` answers 503.
+    pub upstream: Option<UpstreamConfig>,
+    /// Largest request body accepted (bytes); larger gets 413.
+    pub max_body_bytes: usize,
+    /// How often to check the store's revision for changes made elsewhere.
+    pub reload_interval: Duration,
+    /// How often batched last-access times are written.
+    pub access_flush_interval: Duration,
+    /// The database URL with any password hidden, for the startup message.
+    pub database_label: String,
+    /// Mark the admin session cookie `Secure` (serve behind TLS).
+    pub secure_cookies: bool,
+}
+
+impl ServerConfig {
+    /// Defaults for everything but the listen address and database label.
+    pub fn new(listen: impl Into<String>, database_label: impl Into<String>) -> Self {
+        Self {
+            listen: listen.into(),
+            upstream: None,
+            max_body_bytes: 1024 * 1024,
+            reload_interval: Duration::from_millis(250),
+            access_flush_interval: Duration::from_secs(5),
+            database_label: database_label.into(),
+            secure_cookies: false,
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! keygate's HTTP server: the WHMCS-compatible gateway, the `/v1/authorize`
+//! sidecar API, health and metrics, all answered from an in-memory snapshot
+//! that a background task keeps current.
+
+mod access;
+mod calls;
+pub mod config;
+pub mod live;
+pub mod metrics;
+mod params;
+mod response;
+mod sidecar;
+pub mod ui;
+mod upstream;
+mod whmcs;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use keygate_store::Manager;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::access::AccessRecorder;
+use crate::config::ServerConfig;
+use crate::live::LiveSnapshot;
+use crate::metrics::Metrics;
+use crate::upstream::Upstream;
+
+/// What every handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The snapshot in force.
+    pub live: Arc<LiveSnapshot>,
+    /// Management operations (admin UI).
+    pub manager: Manager,
+    /// Where allowed gateway calls go.
+    upstream: Option<Arc<Upstream>>,
+    /// Last-access batching.
+    access: AccessRecorder,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Server settings.
+    pub config: Arc<ServerConfig>,
+}
+
+/// A ready server: its router plus the background tasks that keep the
+/// snapshot current and flush last-access times.
+pub struct App {
+    state: AppState,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl App {
+    /// Loads the first snapshot and starts the background tasks.
+    pub async fn start(config: ServerConfig, manager: Manager) -> anyhow::Result<Self> {
+        let snapshot = live::build(&manager)
+            .await
+            .context("cannot load credentials")?;
+        let live = Arc::new(LiveSnapshot::new(snapshot));
+        let upstream = config
+            .upstream
+            .clone()
+            .map(Upstream::new)
+            .transpose()?
+            .map(Arc::new);
+        let (access, access_rx) = AccessRecorder::new();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(live::reload_loop(
+                live.clone(),
+                manager.clone(),
+                config.reload_interval,
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(access::flush_loop(
+                manager.clone(),
+                access_rx,
+                config.access_flush_interval,
+                shutdown_rx,
+            )),
+        ];
+        let metrics = Arc::new(Metrics::new(manager.catalog()));
+        let state = AppState {
+            live,
+            manager,
+            upstream,
+            access,
+            metrics,
+            config: Arc::new(config),
+        };
+        Ok(Self {
+            state,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Every route.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/includes/api.php", get(whmcs::handle).post(whmcs::handle))
+            .route("/v1/authorize", post(sidecar::authorize))
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics))
+            .merge(ui::router())
+            .layer(DefaultBodyLimit::max(self.state.config.max_body_bytes))
+            .with_state(self.state.clone())
+    }
+
+    /// Stops the background tasks, flushing pending last-access times.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> &'static str {
+    if state.live.degraded() {
+        "ok (degraded: database unreachable, serving the last snapshot)"
+    } else {
+        "ok"
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let body = state
+        .metrics
+        .render(&state.live.load(), state.live.degraded());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+/// Runs the server on `config.listen` until SIGTERM or Ctrl-C, then lets
+/// in-flight requests finish and flushes last-access times.
+pub async fn serve(config: ServerConfig, manager: Manager) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let no_admins = manager.list_admins().await?.is_empty();
+    let app = App::start(config.clone(), manager).await?;
+    print_banner(&config, address, no_admins);
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("shutting down: flushing last access times");
+    app.shutdown().await;
+    Ok(())
+}
+
+fn print_banner(config: &ServerConfig, address: std::net::SocketAddr, no_admins: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "keygate listening on http://{address}");
+    let _ = writeln!(out, "  gateway:  http://{address}/includes/api.php");
+    let _ = writeln!(out, "  sidecar:  http://{address}/v1/authorize");
+    let _ = writeln!(out, "  database: {}", config.database_label);
+    match &config.upstream {
+        Some(upstream) => {
+            let _ = writeln!(out, "  upstream: {}", upstream.url);
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  upstream: not configured: allowed gateway calls answer 503 until [upstream] is set in keygate.toml"
+            );
+        }
+    }
+    if no_admins {
+        let _ = writeln!(
+            out,
+            "No admin exists yet: create one with `keygate admin add USERNAME`."
+        );
+    }
+    let _ = out.flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,222 @@
+//! Prometheus metrics from atomic counters: decisions by endpoint, allowed
+//! and denied calls by action, a latency histogram, upstream failures, and
+//! the snapshot's revision and size.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use keygate_core::{ActionId, Catalog, Snapshot};
+
+/// Which API answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/includes/api.php`
+    Gateway,
+    /// `/v1/authorize`
+    Authorize,
+}
+
+/// What was decided for a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Authenticated and allowed.
+    Allowed,
+    /// Unknown, wrong or invalidated credential.
+    AuthenticationFailed,
+    /// Authenticated, action not allowed.
+    ActionNotAllowed,
+    /// Malformed request (missing action, bad body, too large).
+    BadRequest,
+}
+
+const ENDPOINTS: [(Endpoint, &str); 2] = [
+    (Endpoint::Gateway, "gateway"),
+    (Endpoint::Authorize, "authorize"),
+];
+const OUTCOMES: [(Outcome, &str); 4] = [
+    (Outcome::Allowed, "allowed"),
+    (Outcome::AuthenticationFailed, "authentication_failed"),
+    (Outcome::ActionNotAllowed, "action_not_allowed"),
+    (Outcome::BadRequest, "bad_request"),
+];
+/// Histogram bucket upper bounds, seconds.
+const BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
+
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn new() -> Self {
+        Self {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+}
+
+/// All counters; shared by every request.
+pub struct Metrics {
+    decisions: [[AtomicU64; OUTCOMES.len()]; ENDPOINTS.len()],
+    /// Per catalog action: [allowed, denied].
+    actions: Vec<[AtomicU64; 2]>,
+    latency: [Histogram; ENDPOINTS.len()],
+    upstream_errors: AtomicU64,
+}
+
+fn endpoint_index(endpoint: Endpoint) -> usize {
+    match endpoint {
+        Endpoint::Gateway => 0,
+        Endpoint::Authorize => 1,
+    }
+}
+
+fn outcome_index(outcome: Outcome) -> usize {
+    match outcome {
+        Outcome::Allowed => 0,
+        Outcome::AuthenticationFailed => 1,
+        Outcome::ActionNotAllowed => 2,
+        Outcome::BadRequest => 3,
+    }
+}
+
+impl Metrics {
+    /// Counters sized for `catalog`.
+    pub fn new(catalog: &Catalog) -> Self {
+        Self {
+            decisions: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            actions: (0..catalog.len())
+                .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+                .collect(),
+            latency: std::array::from_fn(|_| Histogram::new()),
+            upstream_errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one request. `action` is the catalog action, when the request named a known one.
+    pub fn record(
+        &self,
+        endpoint: Endpoint,
+        outcome: Outcome,
+        action: Option<ActionId>,
+        elapsed: Duration,
+    ) {
+        let e = endpoint_index(endpoint);
+        self.decisions[e][outcome_index(outcome)].fetch_add(1, Relaxed);
+        self.latency[e].observe(elapsed);
+        if let Some(counters) = action.and_then(|a| self.actions.get(a.index())) {
+            let slot = usize::from(outcome != Outcome::Allowed);
+            counters[slot].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Counts an upstream that could not be reached.
+    pub fn upstream_error(&self) {
+        self.upstream_errors.fetch_add(1, Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, snapshot: &Snapshot, degraded: bool) -> String {
+        let mut out = String::with_capacity(8192);
+        out.push_str("# HELP keygate_requests_total API requests by endpoint and decision.\n");
+        out.push_str("# TYPE keygate_requests_total counter\n");
+        for (e, (_, endpoint)) in ENDPOINTS.iter().enumerate() {
+            for (o, (_, outcome)) in OUTCOMES.iter().enumerate() {
+                let n = self.decisions[e][o].load(Relaxed);
+                let _ = writeln!(
+                    out,
+                    "keygate_requests_total{{endpoint=\"{endpoint}\",decision=\"{outcome}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP keygate_action_requests_total Requests naming a catalog action, by action and result.\n");
+        out.push_str("# TYPE keygate_action_requests_total counter\n");
+        let catalog = snapshot.catalog();
+        for (i, counters) in self.actions.iter().enumerate() {
+            if i >= catalog.len() {
+                break;
+            }
+            let def = catalog.action(ActionId::from_index(i));
+            for (slot, result) in ["allowed", "denied"].iter().enumerate() {
+                let n = counters[slot].load(Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "keygate_action_requests_total{{action=\"{}\",result=\"{result}\"}} {n}",
+                        def.name
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP keygate_request_duration_seconds Time to answer, by endpoint.\n");
+        out.push_str("# TYPE keygate_request_duration_seconds histogram\n");
+        for (e, (_, endpoint)) in ENDPOINTS.iter().enumerate() {
+            let h = &self.latency[e];
+            let mut cumulative = 0;
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                cumulative += h.buckets[i].load(Relaxed);
+                let _ = writeln!(out, "keygate_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"{bound}\"}} {cumulative}");
+            }
+            let count = h.count.load(Relaxed);
+            let _ = writeln!(out, "keygate_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {count}");
+            let sum = h.sum_micros.load(Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "keygate_request_duration_seconds_sum{{endpoint=\"{endpoint}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "keygate_request_duration_seconds_count{{endpoint=\"{endpoint}\"}} {count}"
+            );
+        }
+        let gauges = [
+            (
+                "keygate_upstream_errors_total",
+                "counter",
+                "Forwarded calls whose upstream was unreachable or timed out.",
+                self.upstream_errors.load(Relaxed) as i64,
+            ),
+            (
+                "keygate_snapshot_revision",
+                "gauge",
+                "Store revision of the snapshot in force.",
+                snapshot.revision(),
+            ),
+            (
+                "keygate_snapshot_credentials",
+                "gauge",
+                "Credentials in the snapshot in force.",
+                snapshot.len() as i64,
+            ),
+            (
+                "keygate_store_degraded",
+                "gauge",
+                "1 while the store is unreachable and the last snapshot is served.",
+                i64::from(degraded),
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        out
+    }
+}

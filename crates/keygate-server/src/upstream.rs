@@ -1,0 +1,76 @@
+//! Forwarding allowed calls to the real WHMCS with the master credential.
+
+use axum::body::Body;
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+
+use crate::config::UpstreamConfig;
+use crate::params::Params;
+
+/// Parameters never forwarded: the client's own credential.
+const CLIENT_CREDENTIAL_KEYS: [&str; 5] =
+    ["identifier", "secret", "username", "password", "accesskey"];
+
+/// A pooled HTTP client for the configured upstream.
+pub struct Upstream {
+    config: UpstreamConfig,
+    client: reqwest::Client,
+}
+
+/// The upstream could not be reached or did not answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream unavailable: {0}")]
+pub struct Unavailable(#[source] reqwest::Error);
+
+impl Upstream {
+    /// A client for `config` (connection pooling, timeouts).
+    pub fn new(config: UpstreamConfig) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(std::time::Duration::from_secs(10)))
+            .pool_idle_timeout(std::time::Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .user_agent(concat!("keygate/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { config, client })
+    }
+
+    /// The form the upstream receives: the client's parameters minus its
+    /// credential, plus the master credential.
+    pub fn forwarded_form(&self, params: &Params) -> Vec<(String, String)> {
+        let mut form: Vec<(String, String)> = params
+            .pairs()
+            .iter()
+            .filter(|(k, _)| !CLIENT_CREDENTIAL_KEYS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        form.push(("identifier".into(), self.config.identifier.expose().into()));
+        form.push(("secret".into(), self.config.secret.expose().into()));
+        if let Some(accesskey) = &self.config.accesskey {
+            form.push(("accesskey".into(), accesskey.expose().into()));
+        }
+        form
+    }
+
+    /// POSTs the call and returns the upstream's status, content type and body.
+    pub async fn forward(&self, params: &Params) -> Result<Response, Unavailable> {
+        let response = self
+            .client
+            .post(&self.config.url)
+            .form(&self.forwarded_form(params))
+            .send()
+            .await
+            .map_err(Unavailable)?;
+        let status =
+            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut builder = Response::builder().status(status);
+        if let Some(content_type) = response.headers().get(reqwest::header::CONTENT_TYPE) {
+            builder = builder.header(header::CONTENT_TYPE, content_type.as_bytes());
+        }
+        // Read whole so a timeout mid-body still becomes a clean 502.
+        let body = response.bytes().await.map_err(Unavailable)?;
+        Ok(builder
+            .body(Body::from(body))
+            .unwrap_or_else(|_| Response::new(Body::empty())))
+    }
+}

@@ -1,0 +1,33 @@
+//! keygate's storage: one [`Store`] trait with a backend module (and
+//! `migrations/`) per database, and the [`Manager`] that applies keygate's
+//! rules on top of it for the CLI and the web UI alike.
+
+mod error;
+mod manager;
+pub mod sqlite;
+mod store;
+
+use std::sync::Arc;
+
+pub use error::{Error, Result};
+pub use manager::{Manager, RoleEdit, RoleInput};
+pub use store::{now_secs, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
+
+/// Default database when none is configured.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://keygate.db";
+
+/// Opens the database a URL names: `sqlite:` (the default, created if
+/// missing) or `postgres://`. Migrations are applied.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Err(Error::Unavailable(
+            "PostgreSQL support is not available in this build yet".into(),
+        ))
+    } else {
+        Err(Error::Unavailable(format!(
+            "unsupported database URL {url:?}: use sqlite://FILE or postgres://…"
+        )))
+    }
+}

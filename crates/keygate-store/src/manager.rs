@@ -1,0 +1,409 @@
+//! Management operations with keygate's rules: validation, name lookups,
+//! the "create a role first" rule, the Compatibility Role on import. After
+//! every change it wakes whoever reloads the snapshot in this process.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use keygate_core::model::{Admin, Credential, Role, RoleId};
+use keygate_core::{password, secret, validate, Catalog, PlainSecret};
+use tokio::sync::Notify;
+
+use crate::store::{NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
+use crate::{Error, Result};
+
+/// A role to create.
+#[derive(Clone, Debug, Default)]
+pub struct RoleInput {
+    /// Name, unique case-insensitively.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Action names to allow (any case, aliases accepted).
+    pub actions: Vec<String>,
+    /// Categories whose every action to allow.
+    pub categories: Vec<String>,
+}
+
+/// Changes to a role; unset fields stay as they are.
+#[derive(Clone, Debug, Default)]
+pub struct RoleEdit {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// Replace every allowed action with these (the UI's full form).
+    pub set_actions: Option<Vec<String>>,
+    /// Actions to add.
+    pub allow: Vec<String>,
+    /// Actions to remove.
+    pub revoke: Vec<String>,
+    /// Categories whose actions to add.
+    pub allow_categories: Vec<String>,
+    /// Categories whose actions to remove.
+    pub revoke_categories: Vec<String>,
+}
+
+/// Management operations over a [`Store`]. See the module documentation.
+#[derive(Clone)]
+pub struct Manager {
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    changed: Arc<Notify>,
+}
+
+impl Manager {
+    /// Operations on `store`, resolving actions against `catalog`.
+    pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>) -> Self {
+        Self {
+            store,
+            catalog,
+            changed: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The action catalog.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Notified (one stored permit) after every change made through this manager.
+    pub fn changes(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+
+    fn changed<T>(&self, value: T) -> T {
+        self.changed.notify_one();
+        value
+    }
+
+    // ---- admins ----
+
+    /// Adds an enabled admin.
+    pub async fn add_admin(&self, username: &str, password: &str) -> Result<Admin> {
+        let username = validate::username(username)?;
+        validate::password(password)?;
+        let hash = hash_off_runtime(password.to_string()).await?;
+        let admin = self.store.create_admin(&username, &hash).await?;
+        Ok(self.changed(admin))
+    }
+
+    /// All admins.
+    pub async fn list_admins(&self) -> Result<Vec<Admin>> {
+        self.store.list_admins().await
+    }
+
+    /// The admin named `username`.
+    pub async fn admin(&self, username: &str) -> Result<Admin> {
+        Ok(self.admin_with_hash(username).await?.0)
+    }
+
+    async fn admin_with_hash(&self, username: &str) -> Result<(Admin, String)> {
+        self.store
+            .find_admin(username.trim())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("admin {:?} not found", username.trim())))
+    }
+
+    /// Sets a new password; the admin's credentials stay valid.
+    pub async fn change_password(&self, username: &str, password: &str) -> Result<()> {
+        let admin = self.admin(username).await?;
+        validate::password(password)?;
+        let hash = hash_off_runtime(password.to_string()).await?;
+        self.store.set_admin_password(admin.id, &hash).await?;
+        Ok(self.changed(()))
+    }
+
+    /// Enables or disables an admin (and with it all its credentials).
+    pub async fn set_admin_enabled(&self, username: &str, enabled: bool) -> Result<Admin> {
+        let admin = self.admin(username).await?;
+        self.store.set_admin_enabled(admin.id, enabled).await?;
+        Ok(self.changed(Admin { enabled, ..admin }))
+    }
+
+    /// Removes an admin and all its credentials.
+    pub async fn remove_admin(&self, username: &str) -> Result<Admin> {
+        let admin = self.admin(username).await?;
+        self.store.remove_admin(admin.id).await?;
+        Ok(self.changed(admin))
+    }
+
+    /// The enabled admin whose password this is; `None` for a wrong
+    /// password, unknown or disabled admin (argon2 runs in every case).
+    pub async fn check_login(&self, username: &str, password: &str) -> Result<Option<Admin>> {
+        let found = self.store.find_admin(username.trim()).await?;
+        let hash = found
+            .as_ref()
+            .map_or_else(|| password::dummy_hash().to_string(), |(_, h)| h.clone());
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || password::verify_password(&password, &hash))
+            .await
+            .unwrap_or(false);
+        Ok(found.and_then(|(admin, _)| (ok && admin.enabled).then_some(admin)))
+    }
+
+    // ---- roles ----
+
+    /// Creates a role.
+    pub async fn create_role(&self, input: RoleInput) -> Result<Role> {
+        let mut actions = self.resolve_actions(&input.actions)?;
+        actions.extend(self.category_actions(&input.categories)?);
+        let draft = RoleDraft {
+            name: validate::role_name(&input.name)?,
+            description: validate::description(&input.description)?,
+            actions: actions.into_iter().collect(),
+        };
+        let role = self.store.create_role(&draft).await?;
+        Ok(self.changed(role))
+    }
+
+    /// All roles.
+    pub async fn list_roles(&self) -> Result<Vec<Role>> {
+        self.store.list_roles().await
+    }
+
+    /// The role named `name` (case-insensitively).
+    pub async fn role(&self, name: &str) -> Result<Role> {
+        self.store
+            .find_role(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("role {:?} not found", name.trim())))
+    }
+
+    /// The role with this id.
+    pub async fn role_by_id(&self, id: RoleId) -> Result<Role> {
+        self.store
+            .get_role(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("role {} not found", id.0)))
+    }
+
+    /// Edits the role named `name`.
+    pub async fn edit_role(&self, name: &str, edit: RoleEdit) -> Result<Role> {
+        let role = self.role(name).await?;
+        self.edit_role_by_id(role.id, edit).await
+    }
+
+    /// Edits the role with this id, atomically.
+    pub async fn edit_role_by_id(&self, id: RoleId, edit: RoleEdit) -> Result<Role> {
+        let mut allow = self.resolve_actions(&edit.allow)?;
+        allow.extend(self.category_actions(&edit.allow_categories)?);
+        let mut revoke = self.resolve_actions(&edit.revoke)?;
+        revoke.extend(self.category_actions(&edit.revoke_categories)?);
+        let patch = RolePatch {
+            name: edit.name.as_deref().map(validate::role_name).transpose()?,
+            description: edit
+                .description
+                .as_deref()
+                .map(validate::description)
+                .transpose()?,
+            set_actions: match &edit.set_actions {
+                Some(actions) => Some(self.resolve_actions(actions)?.into_iter().collect()),
+                None => None,
+            },
+            allow: allow.into_iter().collect(),
+            revoke: revoke.into_iter().collect(),
+        };
+        let role = self
+            .store
+            .update_role(id, &patch)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("role {} not found", id.0)))?;
+        Ok(self.changed(role))
+    }
+
+    /// Deletes the role named `name`, unassigning it everywhere.
+    pub async fn delete_role(&self, name: &str) -> Result<Role> {
+        let role = self.role(name).await?;
+        self.delete_role_by_id(role.id).await?;
+        Ok(role)
+    }
+
+    /// Deletes the role with this id, unassigning it everywhere.
+    pub async fn delete_role_by_id(&self, id: RoleId) -> Result<()> {
+        if !self.store.delete_role(id).await? {
+            return Err(Error::NotFound(format!("role {} not found", id.0)));
+        }
+        Ok(self.changed(()))
+    }
+
+    /// Canonical names of `names`; any unknown name is an error.
+    fn resolve_actions(&self, names: &[String]) -> Result<BTreeSet<String>> {
+        names
+            .iter()
+            .map(|name| match self.catalog.resolve(name.trim()) {
+                Some(id) => Ok(self.catalog.action(id).name.clone()),
+                None => Err(Error::Invalid(format!(
+                    "unknown action {:?} (run `keygate actions` to list them)",
+                    name.trim()
+                ))),
+            })
+            .collect()
+    }
+
+    fn category_actions(&self, categories: &[String]) -> Result<BTreeSet<String>> {
+        let mut actions = BTreeSet::new();
+        for name in categories {
+            let category = self.catalog.find_category(name).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown category {:?} (run `keygate actions` to list them)",
+                    name.trim()
+                ))
+            })?;
+            actions.extend(
+                self.catalog
+                    .actions_in(category)
+                    .map(|(_, a)| a.name.clone()),
+            );
+        }
+        Ok(actions)
+    }
+
+    async fn role_ids(&self, names: &[String]) -> Result<Vec<RoleId>> {
+        let mut ids = Vec::with_capacity(names.len());
+        for name in names {
+            let id = self.role(name).await?.id;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    // ---- credentials ----
+
+    /// Generates a credential; the secret is returned here and never again.
+    pub async fn generate_credential(
+        &self,
+        admin: &str,
+        description: &str,
+        roles: &[String],
+    ) -> Result<(Credential, PlainSecret)> {
+        if self.store.list_roles().await?.is_empty() {
+            return Err(Error::Invalid(keygate_core::NO_ROLES_MESSAGE.into()));
+        }
+        let admin = self.admin(admin).await?;
+        let description = validate::description(description)?;
+        let role_ids = self.role_ids(roles).await?;
+        let secret = PlainSecret::generate();
+        let new = NewCredential {
+            identifier: secret::generate_identifier(),
+            hashes: secret.hashes(),
+            admin_id: admin.id,
+            description,
+        };
+        let credential = self
+            .store
+            .create_credential(&new, &RoleAssignment::Roles(role_ids))
+            .await?;
+        Ok(self.changed((credential, secret)))
+    }
+
+    /// Imports a legacy full-access credential with the Compatibility Role.
+    pub async fn import_credential(
+        &self,
+        admin: &str,
+        identifier: &str,
+        secret: &str,
+        description: &str,
+    ) -> Result<Credential> {
+        let admin = self.admin(admin).await?;
+        let identifier = validate::imported_token("identifier", identifier.trim())?;
+        let secret = PlainSecret::from_user(validate::imported_token("secret", secret)?);
+        let new = NewCredential {
+            identifier,
+            hashes: secret.hashes(),
+            admin_id: admin.id,
+            description: validate::description(description)?,
+        };
+        let compatibility = RoleDraft {
+            name: keygate_core::COMPATIBILITY_ROLE_NAME.into(),
+            description:
+                "Every catalog action, for credentials imported as full-access legacy credentials"
+                    .into(),
+            actions: self
+                .catalog
+                .actions()
+                .map(|(_, a)| a.name.clone())
+                .collect(),
+        };
+        let credential = self
+            .store
+            .create_credential(&new, &RoleAssignment::ExistingOrNew(compatibility))
+            .await?;
+        Ok(self.changed(credential))
+    }
+
+    /// All credentials, or those of one admin.
+    pub async fn list_credentials(&self, admin: Option<&str>) -> Result<Vec<Credential>> {
+        let admin_id = match admin {
+            Some(name) => Some(self.admin(name).await?.id),
+            None => None,
+        };
+        self.store.list_credentials(admin_id).await
+    }
+
+    /// The credential with this identifier.
+    pub async fn credential(&self, identifier: &str) -> Result<Credential> {
+        self.store
+            .find_credential(identifier.trim())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("credential {:?} not found", identifier.trim())))
+    }
+
+    /// Sets the description and/or replaces the roles (by name).
+    pub async fn edit_credential(
+        &self,
+        identifier: &str,
+        description: Option<&str>,
+        roles: Option<&[String]>,
+    ) -> Result<Credential> {
+        let credential = self.credential(identifier).await?;
+        let description = description.map(validate::description).transpose()?;
+        let role_ids = match roles {
+            Some(names) => Some(self.role_ids(names).await?),
+            None => None,
+        };
+        self.edit_credential_by_id(credential.id, description.as_deref(), role_ids.as_deref())
+            .await
+    }
+
+    /// Sets the description and/or replaces the roles (by id).
+    pub async fn edit_credential_by_id(
+        &self,
+        id: keygate_core::CredentialId,
+        description: Option<&str>,
+        roles: Option<&[RoleId]>,
+    ) -> Result<Credential> {
+        let description = description.map(validate::description).transpose()?;
+        let credential = self
+            .store
+            .update_credential(id, description.as_deref(), roles)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("credential {} not found", id.0)))?;
+        Ok(self.changed(credential))
+    }
+
+    /// Deletes the credential; it stops working at once.
+    pub async fn delete_credential(&self, identifier: &str) -> Result<Credential> {
+        let credential = self.credential(identifier).await?;
+        if !self.store.delete_credential(credential.id).await? {
+            return Err(Error::NotFound(format!(
+                "credential {:?} not found",
+                identifier.trim()
+            )));
+        }
+        Ok(self.changed(credential))
+    }
+}
+
+async fn hash_off_runtime(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || password::hash_password(&password))
+        .await
+        .map_err(|e| Error::Unavailable(format!("password hashing failed: {e}")))
+}

@@ -1,0 +1,131 @@
+//! The storage trait every backend implements, and the inputs it takes.
+//! Backends do plain persistence in transactions and bump the revision on
+//! every change; rules and validation live in [`crate::Manager`].
+
+use async_trait::async_trait;
+use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId};
+use keygate_core::{SecretHashes, SnapshotSource};
+
+use crate::Result;
+
+/// A new role, or the full new state of one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleDraft {
+    /// Display name (validated, trimmed).
+    pub name: String,
+    /// Free text (validated, trimmed).
+    pub description: String,
+    /// Canonical action names.
+    pub actions: Vec<String>,
+}
+
+/// Changes to a role, applied atomically so concurrent edits never lose one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RolePatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// Replace the whole action set (applied before `allow` and `revoke`).
+    pub set_actions: Option<Vec<String>>,
+    /// Actions to add.
+    pub allow: Vec<String>,
+    /// Actions to remove.
+    pub revoke: Vec<String>,
+}
+
+/// A new credential: only the secret's hashes are ever stored.
+#[derive(Clone, Debug)]
+pub struct NewCredential {
+    /// Public identifier.
+    pub identifier: String,
+    /// Hashes of the secret.
+    pub hashes: SecretHashes,
+    /// Owning admin.
+    pub admin_id: AdminId,
+    /// Free text.
+    pub description: String,
+}
+
+/// Which roles a new credential gets.
+#[derive(Clone, Debug)]
+pub enum RoleAssignment {
+    /// These existing roles.
+    Roles(Vec<RoleId>),
+    /// The role with this draft's name (case-insensitively) if one exists,
+    /// as it is; otherwise a new role made from the draft. Used by import.
+    ExistingOrNew(RoleDraft),
+}
+
+/// Persistence for admins, roles and credentials. Every write runs in one
+/// transaction and bumps [`Store::revision`]; `Ok(None)` means not found.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts an admin, enabled.
+    async fn create_admin(&self, username: &str, password_hash: &str) -> Result<Admin>;
+    /// All admins by username.
+    async fn list_admins(&self) -> Result<Vec<Admin>>;
+    /// The admin and its password hash.
+    async fn find_admin(&self, username: &str) -> Result<Option<(Admin, String)>>;
+    /// Replaces the password hash; credentials are untouched.
+    async fn set_admin_password(&self, id: AdminId, password_hash: &str) -> Result<bool>;
+    /// Enables or disables the admin.
+    async fn set_admin_enabled(&self, id: AdminId, enabled: bool) -> Result<bool>;
+    /// Deletes the admin and its credentials.
+    async fn remove_admin(&self, id: AdminId) -> Result<bool>;
+
+    /// Inserts a role.
+    async fn create_role(&self, draft: &RoleDraft) -> Result<Role>;
+    /// All roles by name.
+    async fn list_roles(&self) -> Result<Vec<Role>>;
+    /// The role named `name`, case-insensitively.
+    async fn find_role(&self, name: &str) -> Result<Option<Role>>;
+    /// The role with this id.
+    async fn get_role(&self, id: RoleId) -> Result<Option<Role>>;
+    /// Applies `patch` in one transaction; `Ok(None)` if the role is gone.
+    async fn update_role(&self, id: RoleId, patch: &RolePatch) -> Result<Option<Role>>;
+    /// Deletes the role and unassigns it from every credential.
+    async fn delete_role(&self, id: RoleId) -> Result<bool>;
+
+    /// Inserts a credential with its roles.
+    async fn create_credential(
+        &self,
+        credential: &NewCredential,
+        roles: &RoleAssignment,
+    ) -> Result<Credential>;
+    /// All credentials, or one admin's, by creation.
+    async fn list_credentials(&self, admin: Option<AdminId>) -> Result<Vec<Credential>>;
+    /// The credential with this identifier.
+    async fn find_credential(&self, identifier: &str) -> Result<Option<Credential>>;
+    /// Sets the description and/or replaces the roles.
+    async fn update_credential(
+        &self,
+        id: CredentialId,
+        description: Option<&str>,
+        roles: Option<&[RoleId]>,
+    ) -> Result<Option<Credential>>;
+    /// Deletes the credential.
+    async fn delete_credential(&self, id: CredentialId) -> Result<bool>;
+    /// Records last-access times (unix seconds) in one batch; does not bump
+    /// the revision, since snapshots do not hold access times.
+    async fn record_access(&self, accesses: &[(String, i64)]) -> Result<()>;
+
+    /// The change counter: differs after any change, from any process.
+    async fn revision(&self) -> Result<i64>;
+    /// Everything a snapshot needs, read in one transaction.
+    async fn snapshot_source(&self) -> Result<SnapshotSource>;
+
+    /// A push feed of changes made by other processes (PostgreSQL's
+    /// LISTEN/NOTIFY): it ticks when the data may have changed. `None` for
+    /// backends without push, which are polled through [`Store::revision`].
+    fn change_feed(&self) -> Option<tokio::sync::watch::Receiver<()>> {
+        None
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

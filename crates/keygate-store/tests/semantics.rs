@@ -1,0 +1,433 @@
+//! Every rule of DESIGN.md "Semantics", through the Manager on a real
+//! SQLite file, checked against the snapshot the server would build.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::TestDb;
+use keygate_core::{Catalog, Decision, Snapshot};
+use keygate_store::{Error, Manager, RoleEdit, RoleInput};
+
+fn role(name: &str, actions: &[&str]) -> RoleInput {
+    RoleInput {
+        name: name.into(),
+        actions: actions.iter().map(|a| a.to_string()).collect(),
+        ..RoleInput::default()
+    }
+}
+
+async fn snapshot(manager: &Manager) -> Snapshot {
+    let source = manager.store().snapshot_source().await.unwrap();
+    Snapshot::build(&source, Arc::new(Catalog::builtin()))
+}
+
+async fn allowed(manager: &Manager, identifier: &str, secret: &str, action: &str) -> bool {
+    matches!(
+        snapshot(manager)
+            .await
+            .authorize(identifier, secret, action),
+        Decision::Allowed(_)
+    )
+}
+
+async fn with_admin() -> (TestDb, Manager) {
+    let db = TestDb::sqlite();
+    let manager = db.manager().await;
+    manager.add_admin("alice", "password1").await.unwrap();
+    (db, manager)
+}
+
+#[tokio::test]
+async fn generating_requires_a_role() {
+    let (_db, m) = with_admin().await;
+    let err = m.generate_credential("alice", "", &[]).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "You must create at least one API role before you can generate API credentials"
+    );
+    assert!(m.list_credentials(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn any_role_allows_and_no_role_denies() {
+    let (_db, m) = with_admin().await;
+    m.create_role(role("Tickets", &["OpenTicket"]))
+        .await
+        .unwrap();
+    m.create_role(role("Billing", &["GetInvoices"]))
+        .await
+        .unwrap();
+    m.create_role(role("Nothing", &[])).await.unwrap();
+    let both = ["Tickets".to_string(), "billing".to_string()];
+    let (c, secret) = m.generate_credential("alice", "app", &both).await.unwrap();
+    assert_eq!(c.roles.len(), 2);
+    assert!(allowed(&m, &c.identifier, secret.expose(), "openticket").await);
+    assert!(allowed(&m, &c.identifier, secret.expose(), "GetInvoices").await);
+    assert!(!allowed(&m, &c.identifier, secret.expose(), "GetClients").await);
+
+    let (none, s2) = m.generate_credential("alice", "", &[]).await.unwrap();
+    assert!(!allowed(&m, &none.identifier, s2.expose(), "OpenTicket").await);
+    let (empty, s3) = m
+        .generate_credential("alice", "", &["Nothing".into()])
+        .await
+        .unwrap();
+    assert!(!allowed(&m, &empty.identifier, s3.expose(), "OpenTicket").await);
+}
+
+#[tokio::test]
+async fn deleting_a_role_unassigns_it_and_a_new_namesake_is_not_reassigned() {
+    let (_db, m) = with_admin().await;
+    m.create_role(role("Tickets", &["OpenTicket"]))
+        .await
+        .unwrap();
+    let (c, secret) = m
+        .generate_credential("alice", "", &["Tickets".into()])
+        .await
+        .unwrap();
+    m.delete_role("tickets").await.unwrap();
+    assert!(m.credential(&c.identifier).await.unwrap().roles.is_empty());
+    m.create_role(role("Tickets", &["OpenTicket"]))
+        .await
+        .unwrap();
+    assert!(m.credential(&c.identifier).await.unwrap().roles.is_empty());
+    assert!(!allowed(&m, &c.identifier, secret.expose(), "OpenTicket").await);
+}
+
+#[tokio::test]
+async fn role_edits_take_effect() {
+    let (_db, m) = with_admin().await;
+    m.create_role(role("R", &["OpenTicket"])).await.unwrap();
+    let (c, secret) = m
+        .generate_credential("alice", "", &["R".into()])
+        .await
+        .unwrap();
+    let edit = RoleEdit {
+        name: Some("Support".into()),
+        description: Some("helpdesk".into()),
+        allow: vec!["gettickets".into()],
+        revoke: vec!["OpenTicket".into()],
+        ..RoleEdit::default()
+    };
+    let edited = m.edit_role("r", edit).await.unwrap();
+    assert_eq!(edited.name, "Support");
+    assert_eq!(edited.actions, ["GetTickets"]);
+    assert!(allowed(&m, &c.identifier, secret.expose(), "GetTickets").await);
+    assert!(!allowed(&m, &c.identifier, secret.expose(), "OpenTicket").await);
+    let by_category = RoleEdit {
+        allow_categories: vec!["tickets".into()],
+        ..RoleEdit::default()
+    };
+    assert_eq!(
+        m.edit_role("Support", by_category)
+            .await
+            .unwrap()
+            .actions
+            .len(),
+        9
+    );
+    let revoke_all = RoleEdit {
+        revoke_categories: vec!["Tickets".into()],
+        ..RoleEdit::default()
+    };
+    assert!(m
+        .edit_role("Support", revoke_all)
+        .await
+        .unwrap()
+        .actions
+        .is_empty());
+}
+
+#[tokio::test]
+async fn admin_disable_enable_remove_and_password_change() {
+    let (_db, m) = with_admin().await;
+    m.create_role(role("R", &["GetClients"])).await.unwrap();
+    let (c, secret) = m
+        .generate_credential("alice", "", &["R".into()])
+        .await
+        .unwrap();
+    let ok = || allowed(&m, &c.identifier, secret.expose(), "GetClients");
+    assert!(ok().await);
+    m.change_password("alice", "new-password").await.unwrap();
+    assert!(ok().await, "a password change keeps credentials valid");
+    assert!(m
+        .check_login("alice", "new-password")
+        .await
+        .unwrap()
+        .is_some());
+    assert!(m.check_login("alice", "password1").await.unwrap().is_none());
+    m.set_admin_enabled("alice", false).await.unwrap();
+    assert!(!ok().await, "disabling invalidates");
+    assert!(m
+        .check_login("alice", "new-password")
+        .await
+        .unwrap()
+        .is_none());
+    m.set_admin_enabled("alice", true).await.unwrap();
+    assert!(ok().await, "re-enabling restores");
+    m.remove_admin("alice").await.unwrap();
+    assert!(!ok().await);
+    assert!(matches!(
+        m.credential(&c.identifier).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn import_uses_the_compatibility_role() {
+    let (_db, m) = with_admin().await;
+    let c = m
+        .import_credential("alice", "LEGACYID", "legacy-secret", "old app")
+        .await
+        .unwrap();
+    assert_eq!(c.roles[0].name, "Compatibility Role");
+    let compat = m.role("compatibility role").await.unwrap();
+    assert_eq!(compat.actions.len(), 162);
+    assert!(allowed(&m, "LEGACYID", "legacy-secret", "GetClients").await);
+    // An existing role of that name is reused as it is.
+    let narrowed = RoleEdit {
+        set_actions: Some(vec!["GetClients".into()]),
+        ..RoleEdit::default()
+    };
+    m.edit_role("Compatibility Role", narrowed).await.unwrap();
+    let c2 = m
+        .import_credential("alice", "LEGACY2", "other-secret", "")
+        .await
+        .unwrap();
+    assert_eq!(c2.roles[0].id, compat.id);
+    assert_eq!(
+        m.role("Compatibility Role").await.unwrap().actions,
+        ["GetClients"]
+    );
+    assert_eq!(m.list_roles().await.unwrap().len(), 1);
+    // Duplicate identifier: refused, nothing created.
+    let dup = m
+        .import_credential("alice", "LEGACYID", "x", "")
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, Error::Conflict(_)), "{dup}");
+    assert_eq!(m.list_credentials(None).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn import_into_a_fresh_database_with_a_duplicate_creates_no_role() {
+    let (_db, m) = with_admin().await;
+    m.import_credential("alice", "ID1", "s1", "").await.unwrap();
+    m.delete_role("Compatibility Role").await.unwrap();
+    let err = m
+        .import_credential("alice", "ID1", "s2", "")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)));
+    assert!(m.list_roles().await.unwrap().is_empty(), "rolled back");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let (_db, m) = with_admin().await;
+    m.create_role(role("Support", &[])).await.unwrap();
+    let revision = m.store().revision().await.unwrap();
+    let cases: Vec<(Error, &str)> = vec![
+        (
+            m.create_role(role("support", &[])).await.unwrap_err(),
+            "conflict",
+        ),
+        (m.create_role(role("", &[])).await.unwrap_err(), "invalid"),
+        (
+            m.create_role(role(&"x".repeat(65), &[])).await.unwrap_err(),
+            "invalid",
+        ),
+        (
+            m.create_role(role("X", &["NoSuchAction"]))
+                .await
+                .unwrap_err(),
+            "invalid",
+        ),
+        (
+            m.create_role(RoleInput {
+                name: "Y".into(),
+                categories: vec!["Nope".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+            "invalid",
+        ),
+        (
+            m.create_role(RoleInput {
+                name: "Z".into(),
+                description: "d".repeat(256),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+            "invalid",
+        ),
+        (
+            m.add_admin("alice", "password1").await.unwrap_err(),
+            "conflict",
+        ),
+        (m.add_admin("bob", "short").await.unwrap_err(), "invalid"),
+        (m.add_admin("", "password1").await.unwrap_err(), "invalid"),
+        (
+            m.generate_credential("nobody", "", &[]).await.unwrap_err(),
+            "notfound",
+        ),
+        (
+            m.generate_credential("alice", "", &["Ghost".into()])
+                .await
+                .unwrap_err(),
+            "notfound",
+        ),
+        (m.delete_role("Ghost").await.unwrap_err(), "notfound"),
+        (m.delete_credential("nope").await.unwrap_err(), "notfound"),
+        (m.remove_admin("nobody").await.unwrap_err(), "notfound"),
+        (
+            m.edit_role(
+                "Support",
+                RoleEdit {
+                    name: Some(" ".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err(),
+            "invalid",
+        ),
+    ];
+    for (err, kind) in cases {
+        let got = match err {
+            Error::Invalid(_) => "invalid",
+            Error::NotFound(_) => "notfound",
+            Error::Conflict(_) => "conflict",
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(got, kind, "{err}");
+    }
+    assert_eq!(
+        m.store().revision().await.unwrap(),
+        revision,
+        "nothing written"
+    );
+    assert_eq!(m.list_roles().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn renaming_to_a_taken_name_conflicts() {
+    let (_db, m) = with_admin().await;
+    m.create_role(role("A", &[])).await.unwrap();
+    m.create_role(role("B", &["GetClients"])).await.unwrap();
+    let edit = RoleEdit {
+        name: Some("a".into()),
+        allow: vec!["OpenTicket".into()],
+        ..Default::default()
+    };
+    assert!(matches!(
+        m.edit_role("B", edit).await,
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(
+        m.role("B").await.unwrap().actions,
+        ["GetClients"],
+        "no half-applied edit"
+    );
+}
+
+#[tokio::test]
+async fn revision_changes_on_every_write_and_is_seen_by_another_connection() {
+    let db = TestDb::sqlite();
+    let m = db.manager().await;
+    let other = db.store().await;
+    let r0 = other.revision().await.unwrap();
+    m.add_admin("alice", "password1").await.unwrap();
+    let r1 = other.revision().await.unwrap();
+    assert!(r1 > r0);
+    m.create_role(role("R", &[])).await.unwrap();
+    assert!(other.revision().await.unwrap() > r1);
+}
+
+#[tokio::test]
+async fn last_access_is_recorded() {
+    let (_db, m) = with_admin().await;
+    m.create_role(role("R", &[])).await.unwrap();
+    let (c, _) = m.generate_credential("alice", "", &[]).await.unwrap();
+    assert_eq!(c.last_access, None);
+    let revision = m.store().revision().await.unwrap();
+    m.store()
+        .record_access(&[(c.identifier.clone(), 1_700_000_000)])
+        .await
+        .unwrap();
+    m.store()
+        .record_access(&[(c.identifier.clone(), 1_600_000_000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        m.credential(&c.identifier).await.unwrap().last_access,
+        Some(1_700_000_000)
+    );
+    assert_eq!(
+        m.store().revision().await.unwrap(),
+        revision,
+        "access is not a change"
+    );
+}
+
+#[tokio::test]
+async fn credential_edit_replaces_roles_and_description() {
+    let (_db, m) = with_admin().await;
+    m.create_role(role("A", &["GetClients"])).await.unwrap();
+    m.create_role(role("B", &["OpenTicket"])).await.unwrap();
+    let (c, secret) = m
+        .generate_credential("alice", "first", &["A".into()])
+        .await
+        .unwrap();
+    let c = m
+        .edit_credential(&c.identifier, Some("second"), Some(&["B".into()]))
+        .await
+        .unwrap();
+    assert_eq!(c.description, "second");
+    assert_eq!(
+        c.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["B"]
+    );
+    assert!(!allowed(&m, &c.identifier, secret.expose(), "GetClients").await);
+    assert!(allowed(&m, &c.identifier, secret.expose(), "OpenTicket").await);
+    let c = m
+        .edit_credential(&c.identifier, None, Some(&[]))
+        .await
+        .unwrap();
+    assert!(c.roles.is_empty());
+    assert_eq!(c.description, "second");
+}
+
+#[tokio::test]
+async fn concurrent_role_edits_lose_nothing() {
+    let (_db, m) = with_admin().await;
+    m.create_role(role("R", &[])).await.unwrap();
+    let actions = [
+        "GetClients",
+        "OpenTicket",
+        "GetInvoices",
+        "GetOrders",
+        "GetProducts",
+        "GetTickets",
+    ];
+    let mut tasks = Vec::new();
+    for action in actions {
+        let m = m.clone();
+        tasks.push(tokio::spawn(async move {
+            m.edit_role(
+                "R",
+                RoleEdit {
+                    allow: vec![action.into()],
+                    ..Default::default()
+                },
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(m.role("R").await.unwrap().actions.len(), actions.len());
+}

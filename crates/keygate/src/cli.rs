@@ -1,0 +1,201 @@
+//! The command line, exactly as DESIGN.md "CLI" specifies it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Many role-limited API credentials in front of one WHMCS admin API.
+#[derive(Debug, Parser)]
+#[command(name = "keygate", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Database URL: sqlite://FILE (created if missing) or postgres://…
+    #[arg(long, global = true, env = "KEYGATE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Configuration file [default: keygate.toml when present]
+    #[arg(long, global = true, env = "KEYGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway, the sidecar API and the admin web UI
+    Serve,
+    /// Manage admins (they own credentials and log in to the web UI)
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage API roles (sets of allowed API actions)
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Manage API credentials (identifier + secret holding roles)
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// List the API actions roles can allow
+    Actions {
+        /// Only this category
+        #[arg(long)]
+        category: Option<String>,
+    },
+}
+
+/// `keygate admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Add an admin (prompts for the password unless --password-stdin)
+    Add {
+        /// Username
+        user: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List admins
+    List,
+    /// Change an admin's password (its credentials stay valid)
+    Passwd {
+        /// Username
+        user: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an admin: its credentials stop working until enabled again
+    Disable {
+        /// Username
+        user: String,
+    },
+    /// Enable a disabled admin: its credentials work again
+    Enable {
+        /// Username
+        user: String,
+    },
+    /// Remove an admin and delete all its credentials
+    Remove {
+        /// Username
+        user: String,
+    },
+}
+
+/// Actions and categories to allow or revoke.
+#[derive(Debug, Args, Default)]
+pub struct ActionArgs {
+    /// Allow an action (repeatable)
+    #[arg(long = "allow", value_name = "ACTION")]
+    pub allow: Vec<String>,
+    /// Allow every action of a category (repeatable)
+    #[arg(long = "allow-category", value_name = "CATEGORY")]
+    pub allow_category: Vec<String>,
+}
+
+/// `keygate role …`
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Create a role
+    Create {
+        /// Role name (unique, case-insensitive)
+        name: String,
+        /// Description
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        actions: ActionArgs,
+    },
+    /// List roles
+    List,
+    /// Show a role and its allowed actions
+    Show {
+        /// Role name
+        name: String,
+    },
+    /// Edit a role's name, description or actions
+    Edit {
+        /// Role name
+        name: String,
+        /// New name
+        #[arg(long = "name", value_name = "NEW")]
+        new_name: Option<String>,
+        /// New description
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        actions: ActionArgs,
+        /// Revoke an action (repeatable)
+        #[arg(long = "revoke", value_name = "ACTION")]
+        revoke: Vec<String>,
+        /// Revoke every action of a category (repeatable)
+        #[arg(long = "revoke-category", value_name = "CATEGORY")]
+        revoke_category: Vec<String>,
+    },
+    /// Delete a role (unassigns it from every credential)
+    Delete {
+        /// Role name
+        name: String,
+    },
+}
+
+/// `keygate credential …`
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Generate a credential; the secret is printed once
+    Generate {
+        /// Owning admin
+        #[arg(long)]
+        admin: String,
+        /// Description
+        #[arg(long)]
+        description: Option<String>,
+        /// Role to assign (repeatable)
+        #[arg(long = "role", value_name = "NAME")]
+        roles: Vec<String>,
+    },
+    /// List credentials (never their secrets)
+    List {
+        /// Only this admin's
+        #[arg(long)]
+        admin: Option<String>,
+    },
+    /// Show a credential (never its secret)
+    Show {
+        /// Identifier
+        identifier: String,
+    },
+    /// Edit a credential's description or roles
+    Edit {
+        /// Identifier
+        identifier: String,
+        /// New description
+        #[arg(long)]
+        description: Option<String>,
+        /// Replace the roles with these (repeatable)
+        #[arg(long = "role", value_name = "NAME", conflicts_with = "no_roles")]
+        roles: Vec<String>,
+        /// Remove every role
+        #[arg(long)]
+        no_roles: bool,
+    },
+    /// Delete a credential; it stops working at once
+    Delete {
+        /// Identifier
+        identifier: String,
+    },
+    /// Import a legacy full-access credential (gets the Compatibility Role)
+    Import {
+        /// Owning admin
+        #[arg(long)]
+        admin: String,
+        /// The legacy identifier
+        #[arg(long)]
+        identifier: String,
+        /// Read the secret from the first line of standard input
+        #[arg(long, required = true)]
+        secret_stdin: bool,
+        /// Description
+        #[arg(long)]
+        description: Option<String>,
+    },
+}

@@ -1,0 +1,171 @@
+//! `keygate.toml` plus environment overrides (DESIGN.md "Configuration").
+//! Precedence: command-line flag, then environment, then file, then default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use keygate_core::{ConfigSecret, CustomAction};
+use keygate_server::config::UpstreamConfig;
+use serde::Deserialize;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default config file, read when present.
+const DEFAULT_CONFIG_FILE: &str = "keygate.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    #[serde(default)]
+    secure_cookies: bool,
+    upstream: Option<FileUpstream>,
+    #[serde(default)]
+    catalog: FileCatalog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUpstream {
+    url: Option<String>,
+    identifier: Option<ConfigSecret>,
+    secret: Option<ConfigSecret>,
+    accesskey: Option<ConfigSecret>,
+    timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCatalog {
+    #[serde(default)]
+    custom: Vec<CustomAction>,
+}
+
+/// Everything the commands need from configuration.
+#[derive(Debug)]
+pub struct Settings {
+    /// Database URL.
+    pub database_url: String,
+    /// Listen address for `serve`.
+    pub listen: String,
+    /// Mark the session cookie Secure.
+    pub secure_cookies: bool,
+    /// Upstream WHMCS, if configured.
+    pub upstream: Option<UpstreamConfig>,
+    /// Custom catalog actions.
+    pub custom_actions: Vec<CustomAction>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn read_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let path: PathBuf = match explicit {
+        Some(path) => path.to_path_buf(),
+        None if Path::new(DEFAULT_CONFIG_FILE).exists() => DEFAULT_CONFIG_FILE.into(),
+        None => return Ok(FileConfig::default()),
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("invalid config file {}: {}", path.display(), e.message()))
+}
+
+/// Loads settings; `database_url` is the flag/env value clap already read.
+pub fn load(config: Option<&Path>, database_url: Option<String>) -> anyhow::Result<Settings> {
+    let file = read_file(config)?;
+    let upstream = upstream(file.upstream.unwrap_or_default())?;
+    Ok(Settings {
+        database_url: database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| keygate_store::DEFAULT_DATABASE_URL.into()),
+        listen: env("KEYGATE_LISTEN")
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into()),
+        secure_cookies: file.secure_cookies,
+        upstream,
+        custom_actions: file.catalog.custom,
+    })
+}
+
+fn upstream(file: FileUpstream) -> anyhow::Result<Option<UpstreamConfig>> {
+    let url = env("KEYGATE_UPSTREAM_URL").or(file.url);
+    let identifier = env("KEYGATE_UPSTREAM_IDENTIFIER")
+        .map(ConfigSecret::new)
+        .or(file.identifier);
+    let secret = env("KEYGATE_UPSTREAM_SECRET")
+        .map(ConfigSecret::new)
+        .or(file.secret);
+    let accesskey = env("KEYGATE_UPSTREAM_ACCESSKEY")
+        .map(ConfigSecret::new)
+        .or(file.accesskey);
+    let Some(url) = url else {
+        if identifier.is_some() || secret.is_some() {
+            bail!("upstream.url is required when an upstream identifier or secret is set");
+        }
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!("upstream.url must start with http:// or https://, got {url:?}");
+    }
+    let (Some(identifier), Some(secret)) = (identifier, secret) else {
+        bail!("upstream.identifier and upstream.secret are required when upstream.url is set");
+    };
+    let timeout_secs = file.timeout_secs.unwrap_or(30);
+    if timeout_secs == 0 {
+        bail!("upstream.timeout_secs must be at least 1");
+    }
+    Ok(Some(UpstreamConfig {
+        url,
+        identifier,
+        secret,
+        accesskey,
+        timeout: Duration::from_secs(timeout_secs),
+    }))
+}
+
+/// The URL with any password replaced, safe to print.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://keygate.db"), "sqlite://keygate.db");
+    }
+
+    #[test]
+    fn upstream_debug_hides_secrets() {
+        let up = upstream(FileUpstream {
+            url: Some("http://127.0.0.1:1/includes/api.php".into()),
+            identifier: Some(ConfigSecret::new("master-id")),
+            secret: Some(ConfigSecret::new("master-secret")),
+            accesskey: Some(ConfigSecret::new("access-key")),
+            timeout_secs: None,
+        })
+        .unwrap()
+        .unwrap();
+        let shown = format!("{up:?}");
+        for hidden in ["master-id", "master-secret", "access-key"] {
+            assert!(!shown.contains(hidden), "{shown}");
+        }
+    }
+}

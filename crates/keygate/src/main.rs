@@ -1,0 +1,45 @@
+//! `keygate`: the one binary. Parses the command line, loads configuration,
+//! opens the database and hands over to a command. Errors become one
+//! `error:` line on stderr and exit status 1 (clap uses 2 for usage errors).
+
+mod cli;
+mod commands;
+mod config;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    restore_sigpipe();
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    // One line, whatever the cause chain looks like.
+    let message = format!("{error:#}").replace('\n', " ");
+    eprintln!("error: {message}");
+    ExitCode::from(1)
+}
+
+/// Rust ignores SIGPIPE, so `keygate actions | head` would fail printing;
+/// the default disposition ends the process quietly like other CLI tools.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
