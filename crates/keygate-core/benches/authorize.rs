@@ -46,10 +46,24 @@ impl Case {
     /// following probe, whose secret is a real one of another credential.
     fn request<'p>(self, probe: &'p Probe, next: &'p Probe) -> (&'p str, &'p str, &'p str) {
         match self {
-            Case::Hit => (probe.identifier.as_str(), probe.secret.as_str(), probe.allowed),
-            Case::WrongSecret => (probe.identifier.as_str(), next.secret.as_str(), probe.allowed),
-            Case::UnknownIdentifier => (probe.unknown.as_str(), probe.secret.as_str(), probe.allowed),
-            Case::NotAllowed => (probe.identifier.as_str(), probe.secret.as_str(), probe.denied),
+            Case::Hit => (
+                probe.identifier.as_str(),
+                probe.secret.as_str(),
+                probe.allowed,
+            ),
+            Case::WrongSecret => (
+                probe.identifier.as_str(),
+                next.secret.as_str(),
+                probe.allowed,
+            ),
+            Case::UnknownIdentifier => {
+                (probe.unknown.as_str(), probe.secret.as_str(), probe.allowed)
+            }
+            Case::NotAllowed => (
+                probe.identifier.as_str(),
+                probe.secret.as_str(),
+                probe.denied,
+            ),
         }
     }
 

@@ -68,7 +68,10 @@ fn main() {
     let sizes: &[usize] = if quick { &SIZES[..1] } else { &SIZES };
 
     let catalog = Arc::new(Catalog::builtin());
-    println!("{:>10}  {:>14}  {:>10}  {:>9}", "credentials", "snapshot bytes", "bytes/cred", "build");
+    println!(
+        "{:>10}  {:>14}  {:>10}  {:>9}",
+        "credentials", "snapshot bytes", "bytes/cred", "build"
+    );
     for &n in sizes {
         let fixture = fixture(n, &catalog);
         // Everything live now (the source, the catalog) is excluded: only the

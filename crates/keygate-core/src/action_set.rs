@@ -53,6 +53,7 @@ impl ActionSet {
         &self.words
     }
 
+    /// The word holding `id`'s bit, and the bit within it.
     pub(crate) fn position(id: ActionId) -> (usize, u32) {
         let index = id.index();
         (index / 64, (index % 64) as u32)

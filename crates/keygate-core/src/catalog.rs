@@ -49,7 +49,9 @@ pub struct CustomAction {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CatalogError {
     /// The action's name is empty, too long or has characters actions never have.
-    #[error("custom action {0:?} is not a valid action name (1 to 64 letters, digits or underscores)")]
+    #[error(
+        "custom action {0:?} is not a valid action name (1 to 64 letters, digits or underscores)"
+    )]
     InvalidName(String),
     /// The category is empty or too long.
     #[error("custom action {action:?} has an invalid category {category:?} (1 to 64 characters)")]
@@ -89,10 +91,16 @@ impl Catalog {
             .filter(|line| !line.trim().is_empty())
             .map(|line| line.split('\t').collect())
             .collect();
-        for row in rows.iter().filter(|r| r.get(2).is_none_or(|a| a.is_empty())) {
+        for row in rows
+            .iter()
+            .filter(|r| r.get(2).is_none_or(|a| a.is_empty()))
+        {
             catalog.push(row[0], row[1], false);
         }
-        for row in rows.iter().filter(|r| r.get(2).is_some_and(|a| !a.is_empty())) {
+        for row in rows
+            .iter()
+            .filter(|r| r.get(2).is_some_and(|a| !a.is_empty()))
+        {
             let target = catalog.lookup[row[2].to_ascii_lowercase().as_str()];
             catalog
                 .lookup
@@ -247,7 +255,9 @@ mod tests {
             (&"a".repeat(65), None),
         ];
         for (input, expected) in cases {
-            let got = catalog.resolve(input).map(|id| catalog.action(id).name.as_str());
+            let got = catalog
+                .resolve(input)
+                .map(|id| catalog.action(id).name.as_str());
             assert_eq!(got, expected, "resolve({input:?})");
         }
     }
@@ -256,7 +266,10 @@ mod tests {
     fn categories_are_found_case_insensitively() {
         let catalog = Catalog::builtin();
         assert_eq!(catalog.find_category("billing"), Some("Billing"));
-        assert_eq!(catalog.find_category("project management"), Some("Project Management"));
+        assert_eq!(
+            catalog.find_category("project management"),
+            Some("Project Management")
+        );
         assert_eq!(catalog.find_category("nope"), None);
         assert_eq!(catalog.actions_in("Billing").count(), 24);
     }
@@ -264,8 +277,14 @@ mod tests {
     #[test]
     fn custom_actions_join_the_catalog() {
         let custom = [
-            CustomAction { category: "Custom".into(), action: "GetInvoicesDetails".into() },
-            CustomAction { category: "billing".into(), action: "MyBilling".into() },
+            CustomAction {
+                category: "Custom".into(),
+                action: "GetInvoicesDetails".into(),
+            },
+            CustomAction {
+                category: "billing".into(),
+                action: "MyBilling".into(),
+            },
         ];
         let catalog = Catalog::with_custom(&custom).unwrap();
         assert_eq!(catalog.len(), 164);
@@ -279,17 +298,32 @@ mod tests {
     #[test]
     fn bad_custom_actions_are_refused() {
         let cases = [
-            (("Custom", "GetClients"), CatalogError::Duplicate("GetClients".into())),
-            (("Custom", "getclientsdata"), CatalogError::Duplicate("getclientsdata".into())),
-            (("Custom", "bad name"), CatalogError::InvalidName("bad name".into())),
+            (
+                ("Custom", "GetClients"),
+                CatalogError::Duplicate("GetClients".into()),
+            ),
+            (
+                ("Custom", "getclientsdata"),
+                CatalogError::Duplicate("getclientsdata".into()),
+            ),
+            (
+                ("Custom", "bad name"),
+                CatalogError::InvalidName("bad name".into()),
+            ),
             (("Custom", ""), CatalogError::InvalidName("".into())),
             (
                 ("", "Fine"),
-                CatalogError::InvalidCategory { action: "Fine".into(), category: "".into() },
+                CatalogError::InvalidCategory {
+                    action: "Fine".into(),
+                    category: "".into(),
+                },
             ),
         ];
         for ((category, action), expected) in cases {
-            let custom = [CustomAction { category: category.into(), action: action.into() }];
+            let custom = [CustomAction {
+                category: category.into(),
+                action: action.into(),
+            }];
             assert_eq!(Catalog::with_custom(&custom).unwrap_err(), expected);
         }
     }

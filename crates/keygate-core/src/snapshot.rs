@@ -12,6 +12,8 @@ use crate::action_set::ActionSet;
 use crate::catalog::{ActionDef, ActionId, Catalog};
 use crate::model::{AdminId, RoleId};
 use crate::secret::SecretHashes;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// An admin as the snapshot needs it.
 #[derive(Clone, Debug)]
@@ -161,7 +163,12 @@ impl Snapshot {
         let roles: HashMap<RoleId, (Arc<str>, ActionSet)> = source
             .roles
             .iter()
-            .map(|r| (r.id, (Arc::from(r.name.as_str()), role_actions(r, &catalog))))
+            .map(|r| {
+                (
+                    r.id,
+                    (Arc::from(r.name.as_str()), role_actions(r, &catalog)),
+                )
+            })
             .collect();
 
         let mut role_sets = RoleSets::new(catalog.len());
@@ -169,13 +176,18 @@ impl Snapshot {
         // Reused for every credential: looking a combination up by slice
         // allocates only for combinations not seen yet.
         let mut key: Vec<RoleId> = Vec::new();
-        let mut credentials = Table::with_capacity(source.credentials.len());
+        let mut credentials = Vec::with_capacity(source.credentials.len());
         for cred in &source.credentials {
             let Some(&admin) = admin_index.get(&cred.admin_id) else {
                 continue;
             };
             key.clear();
-            key.extend(cred.role_ids.iter().copied().filter(|id| roles.contains_key(id)));
+            key.extend(
+                cred.role_ids
+                    .iter()
+                    .copied()
+                    .filter(|id| roles.contains_key(id)),
+            );
             key.sort_unstable();
             key.dedup();
             let role_set = match role_set_index.get(key.as_slice()) {
@@ -186,12 +198,18 @@ impl Snapshot {
                     index
                 }
             };
-            credentials.insert(&cred.identifier, &cred.hashes, admin, role_set);
+            credentials.push(NewSlot {
+                identifier: &cred.identifier,
+                hashes: &cred.hashes,
+                admin,
+                role_set,
+            });
         }
+        role_sets.shrink_to_fit();
         Self {
             revision: source.revision,
             catalog,
-            credentials,
+            credentials: Table::build(credentials),
             admins,
             role_sets,
             unmatchable: SecretHashes::unmatchable(),
@@ -220,39 +238,103 @@ impl Snapshot {
 
     /// Checks identifier and secret (or its md5 hex). Unknown identifiers
     /// verify against unmatchable hashes, so they do the same work.
-    pub fn authenticate<'a>(
-        &'a self,
-        identifier: &str,
-        secret: &str,
-    ) -> Option<Authenticated<'a>> {
-        let found = self.credentials.get(identifier);
-        let hashes = found.map_or(&self.unmatchable, |slot| &slot.hashes);
-        let secret_ok = hashes.verify(secret);
-        let slot = found?;
-        let admin_enabled = self.admins[slot.admin as usize].enabled;
-        (secret_ok && admin_enabled).then(|| Authenticated {
-            snapshot: self,
-            identifier: self.credentials.identifier(slot),
-            admin: slot.admin,
-            role_set: slot.role_set,
-        })
+    pub fn authenticate<'a>(&'a self, identifier: &str, secret: &str) -> Option<Authenticated<'a>> {
+        self.authenticate_for(identifier, secret, None).0
     }
 
     /// The whole decision: authenticate, then check the action.
     pub fn authorize<'a>(&'a self, identifier: &str, secret: &str, action: &str) -> Decision<'a> {
-        let Some(auth) = self.authenticate(identifier, secret) else {
+        let (auth, action) = self.authenticate_for(identifier, secret, Some(action));
+        let Some(auth) = auth else {
             return Decision::AuthenticationFailed;
         };
-        match auth.allows(action) {
-            Some(action) => Decision::Allowed(Grant {
+        match action.filter(|&id| self.role_sets.allows(auth.role_set, id)) {
+            Some(id) => Decision::Allowed(Grant {
                 identifier: auth.identifier(),
                 admin: auth.admin(),
                 roles: auth.roles(),
-                action,
+                action: self.catalog.action(id),
             }),
             None => Decision::ActionNotAllowed,
         }
     }
+
+    /// Authenticates, resolving `action` along the way.
+    ///
+    /// Ordered around memory latency: with a million credentials the slot is
+    /// in no cache and fetching it costs about as much as the rest of the
+    /// decision. So the fetch is started first, and the work that does not
+    /// need the slot (hashing the presented secret, resolving the action)
+    /// runs while it is in flight; likewise the role set's bitset word is
+    /// fetched while the hashes are compared.
+    fn authenticate_for<'a>(
+        &'a self,
+        identifier: &str,
+        secret: &str,
+        action: Option<&str>,
+    ) -> (Option<Authenticated<'a>>, Option<ActionId>) {
+        let home = self.credentials.home(identifier);
+        self.credentials.prefetch(home);
+        let digest = PresentedSecret::hash(secret);
+        let action = action.and_then(|a| self.catalog.resolve(a));
+
+        let found = self.credentials.get_from(home, identifier);
+        if let (Some(slot), Some(id)) = (found, action) {
+            self.role_sets.prefetch(slot.role_set, id);
+        }
+        let hashes = found.map_or(&self.unmatchable, |slot| &slot.hashes);
+        let secret_ok = digest.matches(hashes);
+        let Some(slot) = found else {
+            return (None, action);
+        };
+        let admin_enabled = self.admins[slot.admin as usize].enabled;
+        let auth = (secret_ok && admin_enabled).then(|| Authenticated {
+            snapshot: self,
+            identifier: self.credentials.identifier(slot),
+            admin: slot.admin,
+            role_set: slot.role_set,
+        });
+        (auth, action)
+    }
+}
+
+/// SHA-256 of a presented secret, the first half of
+/// [`SecretHashes::verify`], taken apart so it can run before the stored
+/// hashes arrive from memory (see [`Snapshot::authenticate_for`]).
+struct PresentedSecret([u8; 32]);
+
+impl PresentedSecret {
+    fn hash(secret: &str) -> Self {
+        Self(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    /// The second half of [`SecretHashes::verify`], with the same rule: the
+    /// secret or its lowercase hex MD5, both compared, in constant time.
+    fn matches(&self, hashes: &SecretHashes) -> bool {
+        let direct = self.0.ct_eq(hashes.direct());
+        let md5 = self.0.ct_eq(hashes.md5());
+        (direct | md5).into()
+    }
+}
+
+/// Asks the CPU to start loading the cache line holding `value` and returns
+/// once the address is translated, without waiting for the data. A plain
+/// read would not do: it cannot retire before its data arrives, which stalls
+/// the core after a few dozen nanoseconds of work; a prefetch lets the whole
+/// hash of the secret run under the fetch.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults, reads nothing the
+    // program can observe and writes nothing, and the address comes from a
+    // live reference anyway. SSE is part of the x86_64 baseline.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast());
+    }
+    // Other targets have no stable prefetch; they just wait for the load.
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
 
 fn role_actions(role: &RoleEntry, catalog: &Catalog) -> ActionSet {
@@ -292,6 +374,14 @@ impl RoleSets {
         self.name_ends.len()
     }
 
+    /// Drops the spare capacity left by growing while building: a snapshot
+    /// is never added to.
+    fn shrink_to_fit(&mut self) {
+        self.words.shrink_to_fit();
+        self.name_ends.shrink_to_fit();
+        self.names.shrink_to_fit();
+    }
+
     /// Adds the union of the roles `key` names and returns its index.
     fn push(
         &mut self,
@@ -311,14 +401,29 @@ impl RoleSets {
 
     fn names(&self, set: u32) -> &[Arc<str>] {
         let set = set as usize;
-        let start = set.checked_sub(1).map_or(0, |prev| self.name_ends[prev] as usize);
+        let start = set
+            .checked_sub(1)
+            .map_or(0, |prev| self.name_ends[prev] as usize);
         &self.names[start..self.name_ends[set] as usize]
     }
 
-    fn allows(&self, set: u32, id: ActionId) -> bool {
-        let (word, bit) = ActionSet::position(id);
+    /// Starts loading the word [`RoleSets::allows`] will read.
+    fn prefetch(&self, set: u32, id: ActionId) {
+        if let Some(word) = self.word(set, id) {
+            prefetch(word);
+        }
+    }
+
+    fn word(&self, set: u32, id: ActionId) -> Option<&u64> {
+        let (word, _) = ActionSet::position(id);
         // Ids beyond the stride cannot come from this snapshot's catalog.
-        word < self.stride && self.words[set as usize * self.stride + word] & (1 << bit) != 0
+        (word < self.stride).then(|| &self.words[set as usize * self.stride + word])
+    }
+
+    fn allows(&self, set: u32, id: ActionId) -> bool {
+        let (_, bit) = ActionSet::position(id);
+        self.word(set, id)
+            .is_some_and(|word| word & (1 << bit) != 0)
     }
 }
 
@@ -326,7 +431,8 @@ impl RoleSets {
 /// their slot; longer imported ones also live in [`Table::long_ids`].
 const INLINE_ID: usize = 32;
 
-/// `Slot::id_len` of a slot holding no credential.
+/// `Slot::home` of a slot holding no credential: above every real home, so
+/// a probe stops there as it does at any slot past the identifier's home.
 const EMPTY: u32 = u32::MAX;
 
 /// One credential, with everything authentication reads about it in one
@@ -337,6 +443,8 @@ const EMPTY: u32 = u32::MAX;
 struct Slot {
     hashes: SecretHashes,
     id: [u8; INLINE_ID],
+    /// Where the probe for this identifier starts; [`EMPTY`] if unused.
+    home: u32,
     id_len: u32,
     long_id: u32,
     admin: u32,
@@ -348,7 +456,8 @@ impl Slot {
         Self {
             hashes: SecretHashes::unmatchable(),
             id: [0; INLINE_ID],
-            id_len: EMPTY,
+            home: EMPTY,
+            id_len: 0,
             long_id: 0,
             admin: 0,
             role_set: 0,
@@ -356,49 +465,114 @@ impl Slot {
     }
 }
 
-/// Credentials by identifier: open addressing with linear probing, the
-/// credential stored in its slot. A `HashMap<Box<str>, Entry>` costs a chain
-/// of dependent cache misses per lookup at a million credentials (control
-/// bytes, bucket, boxed key); here a lookup touches one slot and, rarely,
-/// its neighbour.
+/// A credential on its way into a [`Table`].
+struct NewSlot<'s> {
+    identifier: &'s str,
+    hashes: &'s SecretHashes,
+    admin: u32,
+    role_set: u32,
+}
+
+/// Credentials by identifier, each stored in its slot.
+///
+/// A `HashMap<Box<str>, Entry>` costs a chain of dependent cache misses per
+/// lookup at a million credentials (control bytes, bucket, boxed key); here
+/// a lookup reads one slot and, sometimes, the next.
+///
+/// Open addressing with linear probing, built in one go with the slots in
+/// order of their home (an ordered hash table): a probe passes the slots of
+/// earlier homes and stops at the first slot of a later one, so a lookup for
+/// an absent identifier ends as soon as one for a present identifier would.
+/// Runs do not wrap around: the last run may spill past the homes into the
+/// extra slots at the end, the last of which is always empty.
 struct Table {
     /// Keyed (SipHash) so identifiers an attacker picks cannot pile up in
-    /// one probe run.
+    /// one run.
     hasher: RandomState,
-    /// At most half full, so probe runs stay short; never full, so every
-    /// probe for an absent identifier ends at an empty slot.
+    /// Number of possible homes: twice the credentials, so runs stay short.
+    homes: usize,
     slots: Box<[Slot]>,
     long_ids: Vec<Box<str>>,
     len: usize,
 }
 
 impl Table {
-    fn with_capacity(credentials: usize) -> Self {
-        let slots = credentials.saturating_mul(2).max(8);
-        Self {
-            hasher: RandomState::new(),
-            slots: vec![Slot::empty(); slots].into_boxed_slice(),
+    fn build(credentials: Vec<NewSlot<'_>>) -> Self {
+        let hasher = RandomState::new();
+        let homes = credentials.len().saturating_mul(2).max(8);
+        // Homes are stored as `u32`, below the EMPTY marker.
+        assert!(
+            homes < EMPTY as usize,
+            "too many credentials for one snapshot"
+        );
+        let mut placed: Vec<(u32, NewSlot<'_>)> = credentials
+            .into_iter()
+            .map(|c| (to_u32(home_of(&hasher, homes, c.identifier)), c))
+            .collect();
+        // Stable, so a repeated identifier keeps its source order and the
+        // last one wins below, as with a map insert.
+        placed.sort_by_key(|(home, _)| *home);
+
+        let mut table = Self {
+            hasher,
+            homes,
+            slots: Box::default(),
             long_ids: Vec::new(),
             len: 0,
+        };
+        let mut slots: Vec<Slot> = Vec::with_capacity(homes + 1);
+        for (home, new) in placed {
+            if let Some(existing) = slots
+                .iter_mut()
+                .rev()
+                .take_while(|s| s.home == home)
+                .find(|s| table.matches_in(new.identifier, s))
+            {
+                existing.hashes = new.hashes.clone();
+                existing.admin = new.admin;
+                existing.role_set = new.role_set;
+                continue;
+            }
+            if slots.len() < home as usize {
+                slots.resize_with(home as usize, Slot::empty);
+            }
+            slots.push(table.slot_for(home, &new));
+            table.len += 1;
         }
+        let end = (slots.len() + 1).max(homes + 1);
+        slots.resize_with(end, Slot::empty);
+        table.slots = slots.into_boxed_slice();
+        table.long_ids.shrink_to_fit();
+        table
     }
 
-    /// Where the probe for `identifier` starts: the hash scaled to the table
-    /// (multiply-shift), which needs no power-of-two size.
+    fn slot_for(&mut self, home: u32, new: &NewSlot<'_>) -> Slot {
+        let bytes = new.identifier.as_bytes();
+        let inline = bytes.len().min(INLINE_ID);
+        let mut slot = Slot {
+            hashes: new.hashes.clone(),
+            id: [0; INLINE_ID],
+            home,
+            id_len: to_u32(bytes.len()),
+            long_id: 0,
+            admin: new.admin,
+            role_set: new.role_set,
+        };
+        slot.id[..inline].copy_from_slice(&bytes[..inline]);
+        if bytes.len() > INLINE_ID {
+            slot.long_id = to_u32(self.long_ids.len());
+            self.long_ids.push(new.identifier.into());
+        }
+        slot
+    }
+
+    /// Where the probe for `identifier` starts.
     fn home(&self, identifier: &str) -> usize {
-        let hash = self.hasher.hash_one(identifier.as_bytes());
-        ((u128::from(hash) * self.slots.len() as u128) >> 64) as usize
+        home_of(&self.hasher, self.homes, identifier)
     }
 
-    fn next(&self, index: usize) -> usize {
-        if index + 1 == self.slots.len() {
-            0
-        } else {
-            index + 1
-        }
-    }
-
-    fn matches(&self, slot: &Slot, identifier: &str) -> bool {
+    /// Whether the occupied `slot` holds `identifier`.
+    fn matches_in(&self, identifier: &str, slot: &Slot) -> bool {
         let bytes = identifier.as_bytes();
         let inline = bytes.len().min(INLINE_ID);
         slot.id_len as usize == bytes.len()
@@ -406,45 +580,29 @@ impl Table {
             && (bytes.len() <= INLINE_ID || *self.long_ids[slot.long_id as usize] == *identifier)
     }
 
-    /// Adds a credential; a repeated identifier replaces the earlier one.
-    fn insert(&mut self, identifier: &str, hashes: &SecretHashes, admin: u32, role_set: u32) {
-        let mut index = self.home(identifier);
-        while self.slots[index].id_len != EMPTY && !self.matches(&self.slots[index], identifier) {
-            index = self.next(index);
+    /// Starts loading the first two slots of the probe from `home`, where
+    /// nearly every lookup ends, both cache lines of each.
+    fn prefetch(&self, home: usize) {
+        // `home + 1` exists: there is always one more slot than homes.
+        for slot in &self.slots[home..home + 2] {
+            prefetch(&slot.hashes);
+            prefetch(&slot.home);
         }
-        let bytes = identifier.as_bytes();
-        let inline = bytes.len().min(INLINE_ID);
-        let mut slot = Slot {
-            hashes: hashes.clone(),
-            id: [0; INLINE_ID],
-            id_len: to_u32(bytes.len()),
-            long_id: 0,
-            admin,
-            role_set,
-        };
-        slot.id[..inline].copy_from_slice(&bytes[..inline]);
-        if bytes.len() > INLINE_ID {
-            slot.long_id = to_u32(self.long_ids.len());
-            self.long_ids.push(identifier.into());
-        }
-        if self.slots[index].id_len == EMPTY {
-            self.len += 1;
-        }
-        self.slots[index] = slot;
     }
 
-    fn get(&self, identifier: &str) -> Option<&Slot> {
-        let mut index = self.home(identifier);
-        loop {
-            let slot = &self.slots[index];
-            if slot.id_len == EMPTY {
+    /// The slot holding `identifier`, whose home is `home`.
+    fn get_from(&self, home: usize, identifier: &str) -> Option<&Slot> {
+        let wanted = home as u32;
+        for slot in &self.slots[home..] {
+            if slot.home > wanted {
                 return None;
             }
-            if self.matches(slot, identifier) {
+            if slot.home == wanted && self.matches_in(identifier, slot) {
                 return Some(slot);
             }
-            index = self.next(index);
         }
+        // Not reached: the last slot is empty, and EMPTY is above any home.
+        None
     }
 
     /// The stored identifier of an occupied slot.
@@ -457,6 +615,13 @@ impl Table {
             std::str::from_utf8(&slot.id[..len]).expect("inline identifiers are whole strings")
         }
     }
+}
+
+/// The hash of `identifier` scaled to `0..homes` (multiply-shift), which
+/// needs no power-of-two size.
+fn home_of(hasher: &RandomState, homes: usize, identifier: &str) -> usize {
+    let hash = hasher.hash_one(identifier.as_bytes());
+    ((u128::from(hash) * homes as u128) >> 64) as usize
 }
 
 impl std::fmt::Debug for Table {
@@ -476,3 +641,159 @@ fn to_u32(n: usize) -> u32 {
 
 #[cfg(test)]
 mod tests;
+
+/// The slot table and the split secret check, beyond what the rule table in
+/// `tests.rs` covers: long and similar identifiers, probing, replacement.
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    fn hashes(secret: &str) -> SecretHashes {
+        SecretHashes::of(secret)
+    }
+
+    #[test]
+    fn presented_secret_agrees_with_secret_hashes_verify() {
+        let stored = hashes("s3cret");
+        let md5_hex = crate::secret::hex(&<md5::Md5 as Digest>::digest(b"s3cret"));
+        for presented in [
+            "s3cret",
+            md5_hex.as_str(),
+            &md5_hex.to_uppercase(),
+            "S3cret",
+            "",
+            "x",
+        ] {
+            assert_eq!(
+                PresentedSecret::hash(presented).matches(&stored),
+                stored.verify(presented),
+                "{presented:?}"
+            );
+        }
+        assert!(!PresentedSecret::hash("s3cret").matches(&SecretHashes::unmatchable()));
+    }
+
+    /// A table of `(identifier, secret, admin)` triples.
+    fn table(credentials: &[(&str, &str, u32)]) -> Table {
+        let hashes: Vec<SecretHashes> = credentials.iter().map(|c| SecretHashes::of(c.1)).collect();
+        let new = credentials
+            .iter()
+            .zip(&hashes)
+            .map(|(&(identifier, _, admin), hashes)| NewSlot {
+                identifier,
+                hashes,
+                admin,
+                role_set: 0,
+            })
+            .collect();
+        Table::build(new)
+    }
+
+    fn get<'t>(table: &'t Table, identifier: &str) -> Option<&'t Slot> {
+        table.get_from(table.home(identifier), identifier)
+    }
+
+    #[test]
+    fn finds_every_identifier_and_nothing_else() {
+        let long = "L".repeat(INLINE_ID);
+        let identifiers: Vec<String> = (0..2_000)
+            .map(|i| match i % 4 {
+                0 => format!("id{i}"),
+                // Longer than the inline part, sharing its first 32 bytes.
+                1 => format!("{long}{i}"),
+                2 => format!("{i:0>32}"),
+                _ => format!("{i}-\u{e9}\u{1f511}-{}", "x".repeat(i % 200)),
+            })
+            .collect();
+        let triples: Vec<(&str, &str, u32)> = identifiers
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), id.as_str(), i as u32))
+            .collect();
+        let table = table(&triples);
+        assert_eq!(table.len, identifiers.len());
+        assert_eq!(table.slots.last().unwrap().home, EMPTY);
+        for (i, id) in identifiers.iter().enumerate() {
+            let slot = get(&table, id).expect(id);
+            assert_eq!(slot.admin, i as u32);
+            assert_eq!(table.identifier(slot), id);
+            assert!(slot.hashes.verify(id));
+        }
+        for absent in [
+            "",
+            "id",
+            "id2000",
+            &long,
+            &format!("{long}x"),
+            &"0".repeat(31),
+        ] {
+            assert!(get(&table, absent).is_none(), "{absent:?}");
+        }
+    }
+
+    #[test]
+    fn runs_are_sorted_by_home_and_start_at_it() {
+        let identifiers: Vec<String> = (0..500).map(|i| format!("c{i}")).collect();
+        let triples: Vec<(&str, &str, u32)> =
+            identifiers.iter().map(|id| (id.as_str(), "s", 0)).collect();
+        let table = table(&triples);
+        let mut previous = 0;
+        for (index, slot) in table.slots.iter().enumerate() {
+            if slot.home != EMPTY {
+                assert!(slot.home as usize <= index && slot.home >= previous);
+                previous = slot.home;
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_identifier_replaces_the_earlier_one() {
+        let table = table(&[("same", "a", 1), ("other", "c", 3), ("same", "b", 2)]);
+        assert_eq!(table.len, 2);
+        let slot = get(&table, "same").unwrap();
+        assert_eq!(slot.admin, 2);
+        assert!(slot.hashes.verify("b"));
+    }
+
+    #[test]
+    fn an_empty_table_and_an_empty_identifier() {
+        assert!(get(&table(&[]), "").is_none());
+        assert!(get(&table(&[("x", "a", 0)]), "").is_none());
+        let table = table(&[("", "a", 0)]);
+        assert_eq!(table.identifier(get(&table, "").unwrap()), "");
+    }
+
+    #[test]
+    fn role_sets_keep_their_names_and_bits_apart() {
+        let catalog = Catalog::builtin();
+        let role = |id, name: &str, actions: &[&str]| RoleEntry {
+            id: RoleId(id),
+            name: name.into(),
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+        };
+        let roles: HashMap<RoleId, (Arc<str>, ActionSet)> = [
+            role(1, "A", &["GetClients"]),
+            role(2, "B", &["UpdateClientAddon"]),
+        ]
+        .iter()
+        .map(|r| {
+            (
+                r.id,
+                (Arc::from(r.name.as_str()), role_actions(r, &catalog)),
+            )
+        })
+        .collect();
+        let mut sets = RoleSets::new(catalog.len());
+        let empty = sets.push(&[], &roles, catalog.len());
+        let both = sets.push(&[RoleId(1), RoleId(2)], &roles, catalog.len());
+        let b = sets.push(&[RoleId(2)], &roles, catalog.len());
+        let id = |name| catalog.resolve(name).unwrap();
+        assert!(sets.names(empty).is_empty());
+        assert_eq!(sets.names(both).len(), 2);
+        assert_eq!(&*sets.names(b)[0], "B");
+        assert!(!sets.allows(empty, id("GetClients")));
+        assert!(sets.allows(both, id("GetClients")) && sets.allows(both, id("UpdateClientAddon")));
+        assert!(!sets.allows(b, id("GetClients")) && sets.allows(b, id("UpdateClientAddon")));
+        assert!(!sets.allows(b, ActionId::from_index(60_000)));
+    }
+}

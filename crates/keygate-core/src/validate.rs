@@ -30,7 +30,9 @@ pub fn username(input: &str) -> Result<String, Invalid> {
         return invalid("username must not be empty");
     }
     if name.chars().count() > MAX_USERNAME {
-        return invalid(format!("username must be at most {MAX_USERNAME} characters"));
+        return invalid(format!(
+            "username must be at most {MAX_USERNAME} characters"
+        ));
     }
     if !name
         .chars()
@@ -45,10 +47,14 @@ pub fn username(input: &str) -> Result<String, Invalid> {
 pub fn password(input: &str) -> Result<(), Invalid> {
     let len = input.chars().count();
     if len < MIN_PASSWORD {
-        return invalid(format!("password must be at least {MIN_PASSWORD} characters"));
+        return invalid(format!(
+            "password must be at least {MIN_PASSWORD} characters"
+        ));
     }
     if len > MAX_PASSWORD {
-        return invalid(format!("password must be at most {MAX_PASSWORD} characters"));
+        return invalid(format!(
+            "password must be at most {MAX_PASSWORD} characters"
+        ));
     }
     Ok(())
 }
@@ -60,7 +66,9 @@ pub fn role_name(input: &str) -> Result<String, Invalid> {
         return invalid("role name must not be empty");
     }
     if name.chars().count() > MAX_ROLE_NAME {
-        return invalid(format!("role name must be at most {MAX_ROLE_NAME} characters"));
+        return invalid(format!(
+            "role name must be at most {MAX_ROLE_NAME} characters"
+        ));
     }
     if name.chars().any(char::is_control) {
         return invalid("role name must not contain control characters");
@@ -72,7 +80,9 @@ pub fn role_name(input: &str) -> Result<String, Invalid> {
 pub fn description(input: &str) -> Result<String, Invalid> {
     let text = input.trim();
     if text.chars().count() > MAX_DESCRIPTION {
-        return invalid(format!("description must be at most {MAX_DESCRIPTION} characters"));
+        return invalid(format!(
+            "description must be at most {MAX_DESCRIPTION} characters"
+        ));
     }
     if text.chars().any(char::is_control) {
         return invalid("description must not contain control characters");
@@ -87,7 +97,9 @@ pub fn imported_token(what: &str, input: &str) -> Result<String, Invalid> {
         return invalid(format!("{what} must not be empty"));
     }
     if input.len() > MAX_IMPORTED_TOKEN {
-        return invalid(format!("{what} must be at most {MAX_IMPORTED_TOKEN} characters"));
+        return invalid(format!(
+            "{what} must be at most {MAX_IMPORTED_TOKEN} characters"
+        ));
     }
     if !input.bytes().all(|b| b.is_ascii_graphic()) {
         return invalid(format!(
@@ -110,11 +122,18 @@ mod tests {
             ("", Err("username must not be empty")),
             ("   ", Err("username must not be empty")),
             (&long, Err("username must be at most 64 characters")),
-            ("a b", Err("username may contain only letters, digits, '.', '_', '-' and '@'")),
+            (
+                "a b",
+                Err("username may contain only letters, digits, '.', '_', '-' and '@'"),
+            ),
         ];
         for (input, expected) in cases {
             let got = username(input);
-            assert_eq!(got.as_deref().map_err(|e| e.0.as_str()), expected, "{input:?}");
+            assert_eq!(
+                got.as_deref().map_err(|e| e.0.as_str()),
+                expected,
+                "{input:?}"
+            );
         }
     }
 

@@ -47,6 +47,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Server settings.
     pub config: Arc<ServerConfig>,
+    /// Admin UI sessions and login throttling.
+    pub ui: Arc<ui::UiState>,
 }
 
 /// A ready server: its router plus the background tasks that keep the
@@ -64,6 +66,13 @@ impl App {
             .await
             .context("cannot load credentials")?;
         let live = Arc::new(LiveSnapshot::new(snapshot));
+        let (hook_live, hook_manager) = (live.clone(), manager.clone());
+        manager.set_change_hook(Arc::new(move || {
+            let (live, manager) = (hook_live.clone(), hook_manager.clone());
+            Box::pin(async move {
+                live.refresh(&manager).await;
+            })
+        }));
         let upstream = config
             .upstream
             .clone()
@@ -94,6 +103,7 @@ impl App {
             access,
             metrics,
             config: Arc::new(config),
+            ui: Arc::new(ui::UiState::default()),
         };
         Ok(Self {
             state,
@@ -153,7 +163,11 @@ pub async fn serve(config: ServerConfig, manager: Manager) -> anyhow::Result<()>
     let no_admins = manager.list_admins().await?.is_empty();
     let app = App::start(config.clone(), manager).await?;
     print_banner(&config, address, no_admins);
-    axum::serve(listener, app.router())
+    // The peer address lets the admin UI throttle failed logins per client.
+    let service = app
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server failed")?;

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use keygate_core::Snapshot;
@@ -15,6 +15,8 @@ use tokio::sync::watch;
 pub struct LiveSnapshot {
     current: ArcSwap<Snapshot>,
     degraded: AtomicBool,
+    /// Serializes rebuilds so concurrent triggers do the work once.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl LiveSnapshot {
@@ -23,6 +25,40 @@ impl LiveSnapshot {
         Self {
             current: ArcSwap::from_pointee(initial),
             degraded: AtomicBool::new(false),
+            rebuilding: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Rebuilds the snapshot if the store's revision moved. Returns whether
+    /// the store answered; failures are logged once and mark `degraded`.
+    pub async fn refresh(&self, manager: &Manager) -> bool {
+        let _guard = self.rebuilding.lock().await;
+        let current = self.load().revision();
+        let result = match manager.store().revision().await {
+            Ok(revision) if revision == current => Ok(()),
+            Ok(_) => build(manager).await.map(|snapshot| {
+                tracing::debug!(
+                    revision = snapshot.revision(),
+                    credentials = snapshot.len(),
+                    "snapshot reloaded"
+                );
+                self.store(snapshot);
+            }),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                if self.degraded.swap(false, Ordering::Relaxed) {
+                    tracing::info!("store reachable again; snapshot current");
+                }
+                true
+            }
+            Err(e) => {
+                if !self.degraded.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "store unreachable; still serving the last snapshot");
+                }
+                false
+            }
         }
     }
 
@@ -52,50 +88,23 @@ pub async fn build(manager: &Manager) -> keygate_store::Result<Snapshot> {
         .map_err(|e| keygate_store::Error::Unavailable(format!("snapshot build failed: {e}")))
 }
 
-/// Keeps `live` current until `shutdown` turns true.
+/// Keeps `live` current with changes from other processes until
+/// `shutdown` turns true (this process's changes refresh through the
+/// manager's change hook).
 pub async fn reload_loop(
     live: Arc<LiveSnapshot>,
     manager: Manager,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let changes = manager.changes();
     let mut feed = manager.store().change_feed();
-    let mut failing = false;
     loop {
         tokio::select! {
-            _ = changes.notified() => {}
             _ = tokio::time::sleep(interval) => {}
             Ok(()) = next_push(&mut feed) => {}
             _ = shutdown.changed() => return,
         }
-        let current = live.load().revision();
-        match manager.store().revision().await {
-            Ok(revision) if revision == current => {}
-            Ok(_) => match build(&manager).await {
-                Ok(snapshot) => {
-                    let started = Instant::now();
-                    let (revision, size) = (snapshot.revision(), snapshot.len());
-                    live.store(snapshot);
-                    tracing::debug!(revision, credentials = size, elapsed = ?started.elapsed(), "snapshot reloaded");
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "snapshot reload failed; still serving the previous snapshot")
-                }
-            },
-            Err(e) if !failing => {
-                tracing::warn!(error = %e, "cannot read the store's revision; still serving the last snapshot");
-                failing = true;
-                live.degraded.store(true, Ordering::Relaxed);
-                continue;
-            }
-            Err(_) => continue,
-        }
-        if failing {
-            tracing::info!("store reachable again");
-            failing = false;
-            live.degraded.store(false, Ordering::Relaxed);
-        }
+        live.refresh(&manager).await;
     }
 }
 

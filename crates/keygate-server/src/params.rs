@@ -40,7 +40,7 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The first non-empty of `keys`' values.
+    /// The value of the last `key` parameter, if it is not empty.
     pub fn get_non_empty(&self, key: &str) -> Option<&str> {
         self.get(key).filter(|v| !v.is_empty())
     }

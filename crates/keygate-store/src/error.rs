@@ -43,8 +43,18 @@ impl Error {
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            sqlx::Error::PoolTimedOut => Error::Unavailable(
+                "database unavailable: no connection within the timeout (is the server up and reachable?)"
+                    .into(),
+            ),
+            sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 Error::Unavailable(format!("database unavailable: {e}"))
+            }
+            sqlx::Error::Database(db) if is_connection_lost(db.as_ref()) => {
+                Error::Unavailable(format!("database unavailable: {}", db.message()))
+            }
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("25006") => {
+                Error::Unavailable("the database is read-only (a PostgreSQL standby?)".into())
             }
             sqlx::Error::Database(db) if is_read_only(db.as_ref()) => Error::Unavailable(
                 "the database is read-only: check the file's permissions and the URL's mode".into(),
@@ -55,7 +65,16 @@ impl From<sqlx::Error> for Error {
 }
 
 fn is_read_only(db: &dyn sqlx::error::DatabaseError) -> bool {
-    // SQLITE_READONLY (8) and its extended codes; PostgreSQL's read_only_sql_transaction.
+    // SQLITE_READONLY (8) and its extended codes.
     let code = db.code().unwrap_or_default();
-    code == "8" || code.parse::<i32>().is_ok_and(|c| c & 0xff == 8) || code == "25006"
+    code == "8" || code.parse::<i32>().is_ok_and(|c| c & 0xff == 8)
+}
+
+/// PostgreSQL's connection exceptions (class 08) and the server ending or
+/// refusing sessions (57P01 admin shutdown, e.g. `pg_terminate_backend`;
+/// 57P02 crash shutdown; 57P03 cannot connect now): the database is away,
+/// not the request wrong.
+fn is_connection_lost(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = db.code().unwrap_or_default();
+    code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
 }

@@ -4,13 +4,14 @@
 
 mod error;
 mod manager;
+pub mod postgres;
 pub mod sqlite;
 mod store;
 
 use std::sync::Arc;
 
 pub use error::{Error, Result};
-pub use manager::{Manager, RoleEdit, RoleInput};
+pub use manager::{ChangeHook, Manager, RoleEdit, RoleInput};
 pub use store::{now_secs, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
 
 /// Default database when none is configured.
@@ -22,9 +23,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(Error::Unavailable(
-            "PostgreSQL support is not available in this build yet".into(),
-        ))
+        Ok(Arc::new(postgres::PostgresStore::open(url).await?))
     } else {
         Err(Error::Unavailable(format!(
             "unsupported database URL {url:?}: use sqlite://FILE or postgres://…"

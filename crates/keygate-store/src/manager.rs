@@ -3,7 +3,9 @@
 //! every change it wakes whoever reloads the snapshot in this process.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use keygate_core::model::{Admin, Credential, Role, RoleId};
 use keygate_core::{password, secret, validate, Catalog, PlainSecret};
@@ -44,12 +46,17 @@ pub struct RoleEdit {
     pub revoke_categories: Vec<String>,
 }
 
+/// Awaited after every change; the server uses it to rebuild its snapshot
+/// so a change made in this process is in force when the call returns.
+pub type ChangeHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// Management operations over a [`Store`]. See the module documentation.
 #[derive(Clone)]
 pub struct Manager {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
     changed: Arc<Notify>,
+    hook: Arc<OnceLock<ChangeHook>>,
 }
 
 impl Manager {
@@ -59,7 +66,13 @@ impl Manager {
             store,
             catalog,
             changed: Arc::new(Notify::new()),
+            hook: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Sets the hook awaited after every change (once; later calls are ignored).
+    pub fn set_change_hook(&self, hook: ChangeHook) {
+        let _ = self.hook.set(hook);
     }
 
     /// The underlying store.
@@ -77,8 +90,11 @@ impl Manager {
         self.changed.clone()
     }
 
-    fn changed<T>(&self, value: T) -> T {
+    async fn changed<T>(&self, value: T) -> T {
         self.changed.notify_one();
+        if let Some(hook) = self.hook.get() {
+            hook().await;
+        }
         value
     }
 
@@ -90,7 +106,7 @@ impl Manager {
         validate::password(password)?;
         let hash = hash_off_runtime(password.to_string()).await?;
         let admin = self.store.create_admin(&username, &hash).await?;
-        Ok(self.changed(admin))
+        Ok(self.changed(admin).await)
     }
 
     /// All admins.
@@ -116,21 +132,22 @@ impl Manager {
         validate::password(password)?;
         let hash = hash_off_runtime(password.to_string()).await?;
         self.store.set_admin_password(admin.id, &hash).await?;
-        Ok(self.changed(()))
+        self.changed(()).await;
+        Ok(())
     }
 
     /// Enables or disables an admin (and with it all its credentials).
     pub async fn set_admin_enabled(&self, username: &str, enabled: bool) -> Result<Admin> {
         let admin = self.admin(username).await?;
         self.store.set_admin_enabled(admin.id, enabled).await?;
-        Ok(self.changed(Admin { enabled, ..admin }))
+        Ok(self.changed(Admin { enabled, ..admin }).await)
     }
 
     /// Removes an admin and all its credentials.
     pub async fn remove_admin(&self, username: &str) -> Result<Admin> {
         let admin = self.admin(username).await?;
         self.store.remove_admin(admin.id).await?;
-        Ok(self.changed(admin))
+        Ok(self.changed(admin).await)
     }
 
     /// The enabled admin whose password this is; `None` for a wrong
@@ -159,7 +176,7 @@ impl Manager {
             actions: actions.into_iter().collect(),
         };
         let role = self.store.create_role(&draft).await?;
-        Ok(self.changed(role))
+        Ok(self.changed(role).await)
     }
 
     /// All roles.
@@ -214,7 +231,7 @@ impl Manager {
             .update_role(id, &patch)
             .await?
             .ok_or_else(|| Error::NotFound(format!("role {} not found", id.0)))?;
-        Ok(self.changed(role))
+        Ok(self.changed(role).await)
     }
 
     /// Deletes the role named `name`, unassigning it everywhere.
@@ -229,7 +246,8 @@ impl Manager {
         if !self.store.delete_role(id).await? {
             return Err(Error::NotFound(format!("role {} not found", id.0)));
         }
-        Ok(self.changed(()))
+        self.changed(()).await;
+        Ok(())
     }
 
     /// Canonical names of `names`; any unknown name is an error.
@@ -284,12 +302,16 @@ impl Manager {
         description: &str,
         roles: &[String],
     ) -> Result<(Credential, PlainSecret)> {
-        if self.store.list_roles().await?.is_empty() {
+        // Named roles that resolve prove a role exists; listing them all is
+        // only needed when none are named or one is missing.
+        let role_ids = self.role_ids(roles).await;
+        let check_any = roles.is_empty() || matches!(role_ids, Err(Error::NotFound(_)));
+        if check_any && self.store.list_roles().await?.is_empty() {
             return Err(Error::Invalid(keygate_core::NO_ROLES_MESSAGE.into()));
         }
+        let role_ids = role_ids?;
         let admin = self.admin(admin).await?;
         let description = validate::description(description)?;
-        let role_ids = self.role_ids(roles).await?;
         let secret = PlainSecret::generate();
         let new = NewCredential {
             identifier: secret::generate_identifier(),
@@ -301,7 +323,7 @@ impl Manager {
             .store
             .create_credential(&new, &RoleAssignment::Roles(role_ids))
             .await?;
-        Ok(self.changed((credential, secret)))
+        Ok(self.changed((credential, secret)).await)
     }
 
     /// Imports a legacy full-access credential with the Compatibility Role.
@@ -336,7 +358,7 @@ impl Manager {
             .store
             .create_credential(&new, &RoleAssignment::ExistingOrNew(compatibility))
             .await?;
-        Ok(self.changed(credential))
+        Ok(self.changed(credential).await)
     }
 
     /// All credentials, or those of one admin.
@@ -386,7 +408,7 @@ impl Manager {
             .update_credential(id, description.as_deref(), roles)
             .await?
             .ok_or_else(|| Error::NotFound(format!("credential {} not found", id.0)))?;
-        Ok(self.changed(credential))
+        Ok(self.changed(credential).await)
     }
 
     /// Deletes the credential; it stops working at once.
@@ -398,7 +420,7 @@ impl Manager {
                 identifier.trim()
             )));
         }
-        Ok(self.changed(credential))
+        Ok(self.changed(credential).await)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Every rule of DESIGN.md "Semantics", through the Manager on a real
-//! SQLite file, checked against the snapshot the server would build.
+//! database, checked against the snapshot the server would build. Each body
+//! runs once on SQLite and once on PostgreSQL (`sqlite::…`, `postgres::…`).
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -8,6 +10,24 @@ use std::sync::Arc;
 use common::TestDb;
 use keygate_core::{Catalog, Decision, Snapshot};
 use keygate_store::{Error, Manager, RoleEdit, RoleInput};
+
+on_both_backends!(
+    generating_requires_a_role,
+    any_role_allows_and_no_role_denies,
+    deleting_a_role_unassigns_it_and_a_new_namesake_is_not_reassigned,
+    role_edits_take_effect,
+    admin_disable_enable_remove_and_password_change,
+    import_uses_the_compatibility_role,
+    import_into_a_fresh_database_with_a_duplicate_creates_no_role,
+    bad_input_is_refused_and_changes_nothing,
+    renaming_to_a_taken_name_conflicts,
+    revision_changes_on_every_write_and_is_seen_by_another_connection,
+    last_access_is_recorded,
+    credential_edit_replaces_roles_and_description,
+    concurrent_role_edits_lose_nothing,
+    conflicts_name_what_is_taken,
+    listings_sort_the_same_everywhere,
+);
 
 fn role(name: &str, actions: &[&str]) -> RoleInput {
     RoleInput {
@@ -31,16 +51,14 @@ async fn allowed(manager: &Manager, identifier: &str, secret: &str, action: &str
     )
 }
 
-async fn with_admin() -> (TestDb, Manager) {
-    let db = TestDb::sqlite();
+async fn with_admin(db: TestDb) -> (TestDb, Manager) {
     let manager = db.manager().await;
     manager.add_admin("alice", "password1").await.unwrap();
     (db, manager)
 }
 
-#[tokio::test]
-async fn generating_requires_a_role() {
-    let (_db, m) = with_admin().await;
+async fn generating_requires_a_role(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     let err = m.generate_credential("alice", "", &[]).await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -49,9 +67,8 @@ async fn generating_requires_a_role() {
     assert!(m.list_credentials(None).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn any_role_allows_and_no_role_denies() {
-    let (_db, m) = with_admin().await;
+async fn any_role_allows_and_no_role_denies(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     m.create_role(role("Tickets", &["OpenTicket"]))
         .await
         .unwrap();
@@ -75,9 +92,8 @@ async fn any_role_allows_and_no_role_denies() {
     assert!(!allowed(&m, &empty.identifier, s3.expose(), "OpenTicket").await);
 }
 
-#[tokio::test]
-async fn deleting_a_role_unassigns_it_and_a_new_namesake_is_not_reassigned() {
-    let (_db, m) = with_admin().await;
+async fn deleting_a_role_unassigns_it_and_a_new_namesake_is_not_reassigned(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     m.create_role(role("Tickets", &["OpenTicket"]))
         .await
         .unwrap();
@@ -94,9 +110,8 @@ async fn deleting_a_role_unassigns_it_and_a_new_namesake_is_not_reassigned() {
     assert!(!allowed(&m, &c.identifier, secret.expose(), "OpenTicket").await);
 }
 
-#[tokio::test]
-async fn role_edits_take_effect() {
-    let (_db, m) = with_admin().await;
+async fn role_edits_take_effect(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     m.create_role(role("R", &["OpenTicket"])).await.unwrap();
     let (c, secret) = m
         .generate_credential("alice", "", &["R".into()])
@@ -138,9 +153,8 @@ async fn role_edits_take_effect() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn admin_disable_enable_remove_and_password_change() {
-    let (_db, m) = with_admin().await;
+async fn admin_disable_enable_remove_and_password_change(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     m.create_role(role("R", &["GetClients"])).await.unwrap();
     let (c, secret) = m
         .generate_credential("alice", "", &["R".into()])
@@ -173,9 +187,8 @@ async fn admin_disable_enable_remove_and_password_change() {
     ));
 }
 
-#[tokio::test]
-async fn import_uses_the_compatibility_role() {
-    let (_db, m) = with_admin().await;
+async fn import_uses_the_compatibility_role(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     let c = m
         .import_credential("alice", "LEGACYID", "legacy-secret", "old app")
         .await
@@ -209,9 +222,8 @@ async fn import_uses_the_compatibility_role() {
     assert_eq!(m.list_credentials(None).await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn import_into_a_fresh_database_with_a_duplicate_creates_no_role() {
-    let (_db, m) = with_admin().await;
+async fn import_into_a_fresh_database_with_a_duplicate_creates_no_role(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     m.import_credential("alice", "ID1", "s1", "").await.unwrap();
     m.delete_role("Compatibility Role").await.unwrap();
     let err = m
@@ -222,9 +234,8 @@ async fn import_into_a_fresh_database_with_a_duplicate_creates_no_role() {
     assert!(m.list_roles().await.unwrap().is_empty(), "rolled back");
 }
 
-#[tokio::test]
-async fn bad_input_is_refused_and_changes_nothing() {
-    let (_db, m) = with_admin().await;
+async fn bad_input_is_refused_and_changes_nothing(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     m.create_role(role("Support", &[])).await.unwrap();
     let revision = m.store().revision().await.unwrap();
     let cases: Vec<(Error, &str)> = vec![
@@ -312,9 +323,8 @@ async fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!(m.list_roles().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn renaming_to_a_taken_name_conflicts() {
-    let (_db, m) = with_admin().await;
+async fn renaming_to_a_taken_name_conflicts(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     m.create_role(role("A", &[])).await.unwrap();
     m.create_role(role("B", &["GetClients"])).await.unwrap();
     let edit = RoleEdit {
@@ -333,9 +343,7 @@ async fn renaming_to_a_taken_name_conflicts() {
     );
 }
 
-#[tokio::test]
-async fn revision_changes_on_every_write_and_is_seen_by_another_connection() {
-    let db = TestDb::sqlite();
+async fn revision_changes_on_every_write_and_is_seen_by_another_connection(db: TestDb) {
     let m = db.manager().await;
     let other = db.store().await;
     let r0 = other.revision().await.unwrap();
@@ -346,9 +354,8 @@ async fn revision_changes_on_every_write_and_is_seen_by_another_connection() {
     assert!(other.revision().await.unwrap() > r1);
 }
 
-#[tokio::test]
-async fn last_access_is_recorded() {
-    let (_db, m) = with_admin().await;
+async fn last_access_is_recorded(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     m.create_role(role("R", &[])).await.unwrap();
     let (c, _) = m.generate_credential("alice", "", &[]).await.unwrap();
     assert_eq!(c.last_access, None);
@@ -372,9 +379,8 @@ async fn last_access_is_recorded() {
     );
 }
 
-#[tokio::test]
-async fn credential_edit_replaces_roles_and_description() {
-    let (_db, m) = with_admin().await;
+async fn credential_edit_replaces_roles_and_description(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     m.create_role(role("A", &["GetClients"])).await.unwrap();
     m.create_role(role("B", &["OpenTicket"])).await.unwrap();
     let (c, secret) = m
@@ -400,9 +406,8 @@ async fn credential_edit_replaces_roles_and_description() {
     assert_eq!(c.description, "second");
 }
 
-#[tokio::test]
-async fn concurrent_role_edits_lose_nothing() {
-    let (_db, m) = with_admin().await;
+async fn concurrent_role_edits_lose_nothing(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
     m.create_role(role("R", &[])).await.unwrap();
     let actions = [
         "GetClients",
@@ -430,4 +435,57 @@ async fn concurrent_role_edits_lose_nothing() {
         t.await.unwrap().unwrap();
     }
     assert_eq!(m.role("R").await.unwrap().actions.len(), actions.len());
+}
+
+async fn conflicts_name_what_is_taken(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
+    m.create_role(role("Support", &[])).await.unwrap();
+    m.import_credential("alice", "ID1", "s1", "").await.unwrap();
+    let messages = [
+        m.create_role(role("SUPPORT", &[])).await.unwrap_err(),
+        m.add_admin("alice", "password1").await.unwrap_err(),
+        m.import_credential("alice", "ID1", "s2", "")
+            .await
+            .unwrap_err(),
+    ]
+    .map(|e| match e {
+        Error::Conflict(message) => message,
+        other => panic!("expected a conflict, got {other:?}"),
+    });
+    assert_eq!(
+        messages,
+        [
+            r#"a role named "SUPPORT" already exists"#,
+            r#"an admin named "alice" already exists"#,
+            r#"a credential with identifier "ID1" already exists"#,
+        ]
+    );
+}
+
+async fn listings_sort_the_same_everywhere(db: TestDb) {
+    let m = db.manager().await;
+    for name in ["carol", "Bob", "alice", "Zed"] {
+        m.add_admin(name, "password1").await.unwrap();
+    }
+    let admins: Vec<String> = m
+        .list_admins()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.username)
+        .collect();
+    assert_eq!(admins, ["Bob", "Zed", "alice", "carol"], "bytewise");
+    for name in ["beta", "Alpha", "gamma", "Delta"] {
+        m.create_role(role(name, &["OpenTicket", "GetClients"]))
+            .await
+            .unwrap();
+    }
+    let roles = m.list_roles().await.unwrap();
+    let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Alpha", "beta", "Delta", "gamma"],
+        "case-insensitive"
+    );
+    assert_eq!(roles[0].actions, ["GetClients", "OpenTicket"]);
 }

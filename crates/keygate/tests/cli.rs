@@ -14,40 +14,85 @@ fn json(text: &str) -> Value {
 fn assert_error(out: &common::Output, expected: &str) {
     assert_eq!(out.code, 1, "stdout: {} stderr: {}", out.stdout, out.stderr);
     assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
-    assert_eq!(out.stderr.trim_end().lines().count(), 1, "one line: {}", out.stderr);
-    assert!(out.stderr.contains(expected), "expected {expected:?} in {}", out.stderr);
+    assert_eq!(
+        out.stderr.trim_end().lines().count(),
+        1,
+        "one line: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(expected),
+        "expected {expected:?} in {}",
+        out.stderr
+    );
 }
 
 #[test]
 fn database_is_created_and_listings_start_empty() {
     let s = Scratch::new();
-    assert_eq!(json(&s.ok(&["admin", "list", "--json"])), serde_json::json!([]));
+    assert_eq!(
+        json(&s.ok(&["admin", "list", "--json"])),
+        serde_json::json!([])
+    );
     assert!(s.dir.path().join("keygate.db").exists());
-    assert_eq!(json(&s.ok(&["role", "list", "--json"])), serde_json::json!([]));
-    assert_eq!(json(&s.ok(&["credential", "list", "--json"])), serde_json::json!([]));
+    assert_eq!(
+        json(&s.ok(&["role", "list", "--json"])),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        json(&s.ok(&["credential", "list", "--json"])),
+        serde_json::json!([])
+    );
 }
 
 #[test]
 fn admin_lifecycle() {
     let s = Scratch::new();
-    let out = s.cli_stdin(&["admin", "add", "alice", "--password-stdin", "--json"], "password1\n");
+    let out = s.cli_stdin(
+        &["admin", "add", "alice", "--password-stdin", "--json"],
+        "password1\n",
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(json(&out.stdout)["username"], "alice");
-    assert_error(&s.cli_stdin(&["admin", "add", "alice", "--password-stdin"], "password1\n"), "already exists");
-    assert_error(&s.cli_stdin(&["admin", "add", "bob", "--password-stdin"], "short\n"), "at least 8");
-    assert_error(&s.cli_stdin(&["admin", "add", "bad name", "--password-stdin"], "password1\n"), "username");
-    assert_error(&s.cli_stdin(&["admin", "add", "bob", "--password-stdin"], ""), "no password");
+    let bad_adds = [
+        ("alice", "password1\n", "already exists"),
+        ("bob", "short\n", "at least 8"),
+        ("bad name", "password1\n", "username"),
+        ("bob", "", "no password"),
+    ];
+    for (user, stdin, expected) in bad_adds {
+        let out = s.cli_stdin(&["admin", "add", user, "--password-stdin"], stdin);
+        assert_error(&out, expected);
+    }
     assert_error(&s.cli(&["admin", "add", "bob"]), "--password-stdin");
-    let out = s.cli_stdin(&["admin", "passwd", "alice", "--password-stdin"], "new-password\n");
+    let out = s.cli_stdin(
+        &["admin", "passwd", "alice", "--password-stdin"],
+        "new-password\n",
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_error(&s.cli_stdin(&["admin", "passwd", "ghost", "--password-stdin"], "new-password\n"), "not found");
+    assert_error(
+        &s.cli_stdin(
+            &["admin", "passwd", "ghost", "--password-stdin"],
+            "new-password\n",
+        ),
+        "not found",
+    );
     s.ok(&["admin", "disable", "alice"]);
-    assert_eq!(json(&s.ok(&["admin", "list", "--json"]))[0]["enabled"], false);
+    assert_eq!(
+        json(&s.ok(&["admin", "list", "--json"]))[0]["enabled"],
+        false
+    );
     assert!(s.ok(&["admin", "list"]).contains("disabled"));
     s.ok(&["admin", "enable", "alice"]);
-    assert_eq!(json(&s.ok(&["admin", "list", "--json"]))[0]["enabled"], true);
+    assert_eq!(
+        json(&s.ok(&["admin", "list", "--json"]))[0]["enabled"],
+        true
+    );
     s.ok(&["admin", "remove", "alice"]);
-    assert_error(&s.cli(&["admin", "remove", "alice"]), "admin \"alice\" not found");
+    assert_error(
+        &s.cli(&["admin", "remove", "alice"]),
+        "admin \"alice\" not found",
+    );
 }
 
 #[test]
@@ -59,36 +104,94 @@ fn generating_before_any_role_is_refused_with_the_contract_message() {
         &out,
         "You must create at least one API role before you can generate API credentials",
     );
-    assert_eq!(json(&s.ok(&["credential", "list", "--json"])), serde_json::json!([]));
+    let named = s.cli(&[
+        "credential",
+        "generate",
+        "--admin",
+        "alice",
+        "--role",
+        "Ghost",
+    ]);
+    assert_error(
+        &named,
+        "You must create at least one API role before you can generate API credentials",
+    );
+    assert_eq!(
+        json(&s.ok(&["credential", "list", "--json"])),
+        serde_json::json!([])
+    );
 }
 
 #[test]
 fn role_commands() {
     let s = Scratch::new();
     let created = json(&s.ok(&[
-        "role", "create", "Support", "--description", "Helpdesk", "--allow", "openticket",
-        "--allow", "GetClientsData", "--allow-category", "Tickets", "--json",
+        "role",
+        "create",
+        "Support",
+        "--description",
+        "Helpdesk",
+        "--allow",
+        "openticket",
+        "--allow",
+        "GetClientsData",
+        "--allow-category",
+        "Tickets",
+        "--json",
     ]));
     assert_eq!(created["name"], "Support");
     let actions = created["actions"].as_array().unwrap();
     assert_eq!(actions.len(), 11, "1 + alias target + 9 Tickets");
-    assert!(actions.contains(&Value::from("GetClientsDetails")), "alias stored as its target");
+    assert!(
+        actions.contains(&Value::from("GetClientsDetails")),
+        "alias stored as its target"
+    );
     assert_error(&s.cli(&["role", "create", "SUPPORT"]), "already exists");
-    assert_error(&s.cli(&["role", "create", "X", "--allow", "NoSuchAction"]), "unknown action");
-    assert_error(&s.cli(&["role", "create", "X", "--allow-category", "Nope"]), "unknown category");
+    assert_error(
+        &s.cli(&["role", "create", "X", "--allow", "NoSuchAction"]),
+        "unknown action",
+    );
+    assert_error(
+        &s.cli(&["role", "create", "X", "--allow-category", "Nope"]),
+        "unknown category",
+    );
     assert_error(&s.cli(&["role", "create", ""]), "must not be empty");
     assert_error(&s.cli(&["role", "create", &"r".repeat(65)]), "at most 64");
-    assert_error(&s.cli(&["role", "create", "X", "--description", &"d".repeat(256)]), "at most 255");
+    assert_error(
+        &s.cli(&["role", "create", "X", "--description", &"d".repeat(256)]),
+        "at most 255",
+    );
 
     let shown = s.ok(&["role", "show", "support"]);
-    assert!(shown.contains("Helpdesk") && shown.contains("Tickets:"), "{shown}");
+    assert!(
+        shown.contains("Helpdesk") && shown.contains("Tickets:"),
+        "{shown}"
+    );
     let edited = json(&s.ok(&[
-        "role", "edit", "Support", "--name", "Helpdesk", "--description", "new",
-        "--revoke-category", "tickets", "--revoke", "OpenTicket", "--allow", "GetInvoices", "--json",
+        "role",
+        "edit",
+        "Support",
+        "--name",
+        "Helpdesk",
+        "--description",
+        "new",
+        "--revoke-category",
+        "tickets",
+        "--revoke",
+        "OpenTicket",
+        "--allow",
+        "GetInvoices",
+        "--json",
     ]));
     assert_eq!(edited["name"], "Helpdesk");
-    assert_eq!(edited["actions"], serde_json::json!(["GetClientsDetails", "GetInvoices"]));
-    assert_error(&s.cli(&["role", "show", "Support"]), "role \"Support\" not found");
+    assert_eq!(
+        edited["actions"],
+        serde_json::json!(["GetClientsDetails", "GetInvoices"])
+    );
+    assert_error(
+        &s.cli(&["role", "show", "Support"]),
+        "role \"Support\" not found",
+    );
     let list = json(&s.ok(&["role", "list", "--json"]));
     assert_eq!(list.as_array().unwrap().len(), 1);
     s.ok(&["role", "delete", "HELPDESK"]);
@@ -101,18 +204,40 @@ fn credential_lifecycle_never_shows_the_secret_again() {
     s.add_admin("alice");
     s.ok(&["role", "create", "A", "--allow", "GetClients"]);
     s.ok(&["role", "create", "B", "--allow", "OpenTicket"]);
-    let out = s.cli(&["credential", "generate", "--admin", "alice", "--role", "A", "--json"]);
+    let out = s.cli(&[
+        "credential",
+        "generate",
+        "--admin",
+        "alice",
+        "--role",
+        "A",
+        "--json",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let generated = json(&out.stdout);
     let keys: Vec<&String> = generated.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["identifier", "secret"], "exactly identifier and secret");
+    assert_eq!(
+        keys,
+        ["identifier", "secret"],
+        "exactly identifier and secret"
+    );
     assert_eq!(out.stdout.lines().count(), 1, "nothing else on stdout");
     let identifier = generated["identifier"].as_str().unwrap();
     let secret = generated["secret"].as_str().unwrap();
     assert_eq!((identifier.len(), secret.len()), (32, 32));
 
-    let text = s.ok(&["credential", "generate", "--admin", "alice", "--description", "second"]);
-    assert!(text.contains("Identifier:") && text.contains("Secret:"), "{text}");
+    let text = s.ok(&[
+        "credential",
+        "generate",
+        "--admin",
+        "alice",
+        "--description",
+        "second",
+    ]);
+    assert!(
+        text.contains("Identifier:") && text.contains("Secret:"),
+        "{text}"
+    );
 
     for listing in [
         s.ok(&["credential", "list"]),
@@ -125,22 +250,62 @@ fn credential_lifecycle_never_shows_the_secret_again() {
         assert!(!listing.contains(secret), "secret leaked: {listing}");
     }
     let db = std::fs::read(s.dir.path().join("keygate.db")).unwrap();
-    assert!(!String::from_utf8_lossy(&db).contains(secret), "secret stored in clear");
+    assert!(
+        !String::from_utf8_lossy(&db).contains(secret),
+        "secret stored in clear"
+    );
 
     let edited = json(&s.ok(&[
-        "credential", "edit", identifier, "--description", "billing app", "--role", "B", "--role", "a", "--json",
+        "credential",
+        "edit",
+        identifier,
+        "--description",
+        "billing app",
+        "--role",
+        "B",
+        "--role",
+        "a",
+        "--json",
     ]));
     assert_eq!(edited["description"], "billing app");
-    let roles: Vec<&str> = edited["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let roles: Vec<&str> = edited["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
     assert_eq!(roles, ["A", "B"]);
     let cleared = json(&s.ok(&["credential", "edit", identifier, "--no-roles", "--json"]));
     assert_eq!(cleared["roles"], serde_json::json!([]));
     assert_eq!(cleared["description"], "billing app");
-    assert_error(&s.cli(&["credential", "edit", identifier]), "nothing to change");
-    assert_error(&s.cli(&["credential", "edit", identifier, "--role", "Ghost"]), "role \"Ghost\" not found");
-    assert_eq!(s.cli(&["credential", "edit", identifier, "--role", "A", "--no-roles"]).code, 2);
-    assert_error(&s.cli(&["credential", "generate", "--admin", "ghost"]), "admin \"ghost\" not found");
-    assert_error(&s.cli(&["credential", "list", "--admin", "ghost"]), "not found");
+    assert_error(
+        &s.cli(&["credential", "edit", identifier]),
+        "nothing to change",
+    );
+    assert_error(
+        &s.cli(&["credential", "edit", identifier, "--role", "Ghost"]),
+        "role \"Ghost\" not found",
+    );
+    assert_eq!(
+        s.cli(&[
+            "credential",
+            "edit",
+            identifier,
+            "--role",
+            "A",
+            "--no-roles"
+        ])
+        .code,
+        2
+    );
+    assert_error(
+        &s.cli(&["credential", "generate", "--admin", "ghost"]),
+        "admin \"ghost\" not found",
+    );
+    assert_error(
+        &s.cli(&["credential", "list", "--admin", "ghost"]),
+        "not found",
+    );
 
     s.ok(&["credential", "delete", identifier]);
     assert_error(&s.cli(&["credential", "show", identifier]), "not found");
@@ -167,7 +332,10 @@ fn removing_an_admin_removes_its_credentials_and_a_password_change_keeps_them() 
     s.ok(&["role", "create", "R"]);
     let (alice_cred, _) = s.generate("alice", &["R"]);
     let (bob_cred, _) = s.generate("bob", &["R"]);
-    let out = s.cli_stdin(&["admin", "passwd", "alice", "--password-stdin"], "changed-pass\n");
+    let out = s.cli_stdin(
+        &["admin", "passwd", "alice", "--password-stdin"],
+        "changed-pass\n",
+    );
     assert_eq!(out.code, 0);
     s.ok(&["credential", "show", &alice_cred]);
     s.ok(&["admin", "remove", "bob"]);
@@ -181,27 +349,73 @@ fn import_assigns_the_compatibility_role() {
     let s = Scratch::new();
     s.add_admin("alice");
     let out = s.cli_stdin(
-        &["credential", "import", "--admin", "alice", "--identifier", "LegacyId1", "--secret-stdin", "--json"],
+        &[
+            "credential",
+            "import",
+            "--admin",
+            "alice",
+            "--identifier",
+            "LegacyId1",
+            "--secret-stdin",
+            "--json",
+        ],
         "legacy-secret\n",
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(json(&out.stdout)["roles"][0]["name"], "Compatibility Role");
     let role = json(&s.ok(&["role", "show", "Compatibility Role", "--json"]));
     assert_eq!(role["actions"].as_array().unwrap().len(), 162);
-    s.ok(&["role", "edit", "Compatibility Role", "--revoke-category", "Billing"]);
+    s.ok(&[
+        "role",
+        "edit",
+        "Compatibility Role",
+        "--revoke-category",
+        "Billing",
+    ]);
     let out = s.cli_stdin(
-        &["credential", "import", "--admin", "alice", "--identifier", "LegacyId2", "--secret-stdin"],
+        &[
+            "credential",
+            "import",
+            "--admin",
+            "alice",
+            "--identifier",
+            "LegacyId2",
+            "--secret-stdin",
+        ],
         "other\n",
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let role = json(&s.ok(&["role", "show", "Compatibility Role", "--json"]));
-    assert_eq!(role["actions"].as_array().unwrap().len(), 162 - 24, "reused as it is");
+    assert_eq!(
+        role["actions"].as_array().unwrap().len(),
+        162 - 24,
+        "reused as it is"
+    );
     let dup = s.cli_stdin(
-        &["credential", "import", "--admin", "alice", "--identifier", "LegacyId2", "--secret-stdin"],
+        &[
+            "credential",
+            "import",
+            "--admin",
+            "alice",
+            "--identifier",
+            "LegacyId2",
+            "--secret-stdin",
+        ],
         "x\n",
     );
     assert_error(&dup, "already exists");
-    assert_eq!(s.cli(&["credential", "import", "--admin", "alice", "--identifier", "X"]).code, 2);
+    assert_eq!(
+        s.cli(&[
+            "credential",
+            "import",
+            "--admin",
+            "alice",
+            "--identifier",
+            "X"
+        ])
+        .code,
+        2
+    );
 }
 
 #[test]
@@ -211,8 +425,13 @@ fn actions_lists_the_catalog_and_custom_actions() {
     assert_eq!(all.as_array().unwrap().len(), 162);
     let billing = json(&s.ok(&["actions", "--category", "billing", "--json"]));
     assert_eq!(billing.as_array().unwrap().len(), 24);
-    assert_error(&s.cli(&["actions", "--category", "Nope"]), "unknown category");
-    assert!(s.ok(&["actions"]).contains("alias: GetClientsData -> GetClientsDetails"));
+    assert_error(
+        &s.cli(&["actions", "--category", "Nope"]),
+        "unknown category",
+    );
+    assert!(s
+        .ok(&["actions"])
+        .contains("alias: GetClientsData -> GetClientsDetails"));
 
     std::fs::write(
         s.dir.path().join("keygate.toml"),
@@ -225,14 +444,21 @@ fn actions_lists_the_catalog_and_custom_actions() {
 
     std::fs::write(s.dir.path().join("keygate.toml"), "listen = 5\n").unwrap();
     assert_error(&s.cli(&["role", "list"]), "invalid config file");
-    std::fs::write(s.dir.path().join("keygate.toml"), "[[catalog.custom]]\ncategory = \"X\"\naction = \"GetClients\"\n").unwrap();
+    std::fs::write(
+        s.dir.path().join("keygate.toml"),
+        "[[catalog.custom]]\ncategory = \"X\"\naction = \"GetClients\"\n",
+    )
+    .unwrap();
     assert_error(&s.cli(&["role", "list"]), "already in the catalog");
 }
 
 #[test]
 fn config_file_flag_and_missing_file() {
     let s = Scratch::new();
-    assert_error(&s.cli(&["--config", "nope.toml", "role", "list"]), "cannot read config file nope.toml");
+    assert_error(
+        &s.cli(&["--config", "nope.toml", "role", "list"]),
+        "cannot read config file nope.toml",
+    );
     let other = s.dir.path().join("other.db");
     std::fs::write(
         s.dir.path().join("custom.toml"),
@@ -246,7 +472,11 @@ fn config_file_flag_and_missing_file() {
         .args(["--config", "custom.toml", "role", "list"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(other.exists());
 }
 
@@ -258,8 +488,14 @@ fn unusable_databases_give_a_clear_error() {
     let out = common::run_cli(s.dir.path(), &url, &["role", "list"], None);
     assert_error(&out, "cannot open database");
     let missing_dir = format!("sqlite://{}/no/such/dir/k.db", s.dir.path().display());
-    assert_error(&common::run_cli(s.dir.path(), &missing_dir, &["role", "list"], None), "cannot open database");
-    assert_error(&common::run_cli(s.dir.path(), "mysql://x", &["role", "list"], None), "unsupported database URL");
+    assert_error(
+        &common::run_cli(s.dir.path(), &missing_dir, &["role", "list"], None),
+        "cannot open database",
+    );
+    assert_error(
+        &common::run_cli(s.dir.path(), "mysql://x", &["role", "list"], None),
+        "unsupported database URL",
+    );
 
     // Read-only: the database exists, reads work, writes fail and change nothing.
     s.ok(&["role", "create", "R"]);
@@ -268,7 +504,13 @@ fn unusable_databases_give_a_clear_error() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let out = common::run_cli(s.dir.path(), &read_only, &["role", "create", "Other"], None);
     assert_error(&out, "read-only");
-    assert_eq!(json(&s.ok(&["role", "list", "--json"])).as_array().unwrap().len(), 1);
+    assert_eq!(
+        json(&s.ok(&["role", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]

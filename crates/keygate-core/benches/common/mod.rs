@@ -206,7 +206,11 @@ fn pick_roles(rng: &mut Rng) -> [usize; ROLES_PER_CREDENTIAL] {
     picked
 }
 
-fn pick_action(rng: &mut Rng, len: usize, wanted: impl Fn(keygate_core::ActionId) -> bool) -> usize {
+fn pick_action(
+    rng: &mut Rng,
+    len: usize,
+    wanted: impl Fn(keygate_core::ActionId) -> bool,
+) -> usize {
     loop {
         let a = rng.below(len);
         if wanted(keygate_core::ActionId::from_index(a)) {

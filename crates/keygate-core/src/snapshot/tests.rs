@@ -7,7 +7,11 @@ use md5::{Digest, Md5};
 const SECRET: &str = "the-secret";
 
 fn admin(id: i64, name: &str, enabled: bool) -> AdminEntry {
-    AdminEntry { id: AdminId(id), username: name.into(), enabled }
+    AdminEntry {
+        id: AdminId(id),
+        username: name.into(),
+        enabled,
+    }
 }
 
 fn role(id: i64, name: &str, actions: &[&str]) -> RoleEntry {
@@ -93,8 +97,18 @@ fn authorization_table() {
         ("both", SECRET, "OpenTicket", Allowed("OpenTicket")),
         ("both", SECRET, "GetInvoices", Allowed("GetInvoices")),
         // legacy aliases resolve before the check
-        ("both", SECRET, "GetClientsData", Allowed("GetClientsDetails")),
-        ("both", SECRET, "getclientsdatabyemail", Allowed("GetClientsDetails")),
+        (
+            "both",
+            SECRET,
+            "GetClientsData",
+            Allowed("GetClientsDetails"),
+        ),
+        (
+            "both",
+            SECRET,
+            "getclientsdatabyemail",
+            Allowed("GetClientsDetails"),
+        ),
         ("tickets", SECRET, "GetClientsData", NotAllowed),
         // no roles: deny everything
         ("noroles", SECRET, "OpenTicket", NotAllowed),
@@ -144,10 +158,16 @@ fn re_enabling_an_admin_restores_its_credentials() {
         credentials: vec![cred("c", 1, &[1])],
     };
     let disabled = Snapshot::build(&source, catalog.clone());
-    assert_eq!(disabled.authorize("c", SECRET, "GetClients"), Decision::AuthenticationFailed);
+    assert_eq!(
+        disabled.authorize("c", SECRET, "GetClients"),
+        Decision::AuthenticationFailed
+    );
     source.admins[0].enabled = true;
     let enabled = Snapshot::build(&source, catalog);
-    assert!(matches!(enabled.authorize("c", SECRET, "GetClients"), Decision::Allowed(_)));
+    assert!(matches!(
+        enabled.authorize("c", SECRET, "GetClients"),
+        Decision::Allowed(_)
+    ));
 }
 
 #[test]
@@ -160,7 +180,10 @@ fn credentials_of_a_missing_admin_are_dropped() {
     };
     let snapshot = Snapshot::build(&source, Arc::new(Catalog::builtin()));
     assert!(snapshot.is_empty());
-    assert_eq!(snapshot.authorize("orphan", SECRET, "GetClients"), Decision::AuthenticationFailed);
+    assert_eq!(
+        snapshot.authorize("orphan", SECRET, "GetClients"),
+        Decision::AuthenticationFailed
+    );
 }
 
 #[test]
@@ -177,7 +200,10 @@ fn custom_catalog_actions_can_be_allowed() {
         credentials: vec![cred("c", 1, &[1])],
     };
     let snapshot = Snapshot::build(&source, Arc::new(catalog));
-    assert!(matches!(snapshot.authorize("c", SECRET, "getinvoicesdetails"), Decision::Allowed(_)));
+    assert!(matches!(
+        snapshot.authorize("c", SECRET, "getinvoicesdetails"),
+        Decision::Allowed(_)
+    ));
 }
 
 #[test]
@@ -185,8 +211,15 @@ fn identical_role_sets_are_shared() {
     let source = SnapshotSource {
         revision: 1,
         admins: vec![admin(1, "alice", true)],
-        roles: vec![role(1, "A", &["GetClients"]), role(2, "B", &["GetInvoices"])],
-        credentials: vec![cred("x", 1, &[1, 2]), cred("y", 1, &[2, 1]), cred("z", 1, &[1])],
+        roles: vec![
+            role(1, "A", &["GetClients"]),
+            role(2, "B", &["GetInvoices"]),
+        ],
+        credentials: vec![
+            cred("x", 1, &[1, 2]),
+            cred("y", 1, &[2, 1]),
+            cred("z", 1, &[1]),
+        ],
     };
     let snapshot = Snapshot::build(&source, Arc::new(Catalog::builtin()));
     assert_eq!(snapshot.role_sets.len(), 2);

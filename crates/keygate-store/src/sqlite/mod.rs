@@ -205,7 +205,7 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         let id = insert_role(&mut tx, draft).await?;
         bump(&mut tx).await?;
-        let role = rows::load_role(&mut *tx, id).await?;
+        let role = rows::load_role(&mut tx, id).await?;
         tx.commit().await?;
         role.ok_or_else(|| Error::NotFound("role vanished".into()))
     }
@@ -272,7 +272,7 @@ impl Store for SqliteStore {
                 .await?;
         }
         bump(&mut tx).await?;
-        let role = rows::load_role(&mut *tx, id).await?;
+        let role = rows::load_role(&mut tx, id).await?;
         tx.commit().await?;
         Ok(role)
     }
@@ -333,7 +333,7 @@ impl Store for SqliteStore {
         set_credential_roles(&mut tx, CredentialId(id), &role_ids).await?;
         bump(&mut tx).await?;
         let created =
-            rows::load_credentials(&mut *tx, rows::CredentialFilter::Id(CredentialId(id))).await?;
+            rows::load_credentials(&mut tx, rows::CredentialFilter::Id(CredentialId(id))).await?;
         tx.commit().await?;
         created
             .into_iter()
@@ -344,13 +344,13 @@ impl Store for SqliteStore {
     async fn list_credentials(&self, admin: Option<AdminId>) -> Result<Vec<Credential>> {
         let filter = admin.map_or(rows::CredentialFilter::All, rows::CredentialFilter::Admin);
         let mut conn = self.pool.acquire().await?;
-        rows::load_credentials(&mut *conn, filter).await
+        rows::load_credentials(&mut conn, filter).await
     }
 
     async fn find_credential(&self, identifier: &str) -> Result<Option<Credential>> {
         let mut conn = self.pool.acquire().await?;
         let found =
-            rows::load_credentials(&mut *conn, rows::CredentialFilter::Identifier(identifier))
+            rows::load_credentials(&mut conn, rows::CredentialFilter::Identifier(identifier))
                 .await?;
         Ok(found.into_iter().next())
     }
@@ -380,7 +380,7 @@ impl Store for SqliteStore {
             set_credential_roles(&mut tx, id, roles).await?;
         }
         bump(&mut tx).await?;
-        let updated = rows::load_credentials(&mut *tx, rows::CredentialFilter::Id(id)).await?;
+        let updated = rows::load_credentials(&mut tx, rows::CredentialFilter::Id(id)).await?;
         tx.commit().await?;
         Ok(updated.into_iter().next())
     }

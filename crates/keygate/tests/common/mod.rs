@@ -75,7 +75,11 @@ pub struct Output {
 /// Runs `keygate ARGS` in `cwd` with a clean keygate environment.
 pub fn run_cli(cwd: &Path, db_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
     let mut command = base_command(cwd, db_url);
-    command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = command.spawn().expect("spawn keygate");
     {
         let mut pipe = child.stdin.take().unwrap();
@@ -138,7 +142,9 @@ impl Server {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let stdout = child.stdout.take().unwrap();
@@ -174,7 +180,12 @@ impl Server {
                 }
             }
         };
-        Self { child, base, logs, banner }
+        Self {
+            child,
+            base,
+            logs,
+            banner,
+        }
     }
 
     /// `base` + `path`.

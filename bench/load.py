@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Drives the HTTP benchmark (run it through bench/http.sh and docs/benchmarks.md).
+
+Servers run pinned to CPU 0, the load generator to CPU 1. Every target is
+measured in interleaved repetitions: wrk for throughput (closed loop), then
+oha at a fixed rate of half the measured throughput, with latency
+correction, for p50/p99.
+"""
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+DURATION = int(os.environ.get("DURATION", "10"))
+CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
+REPS = int(os.environ.get("REPS", "3"))
+CREDENTIALS = int(os.environ.get("CREDENTIALS", "10000"))
+PORTS = {"upstream": 18081, "nginx": 18082, "keygate": 18083}
+UPSTREAM_BODY = '{"result":"success","totalresults":0}'
+
+NGINX_COMMON = """
+worker_processes 1;
+daemon off;
+error_log {dir}/{name}-error.log warn;
+pid {dir}/{name}.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/{name}-body;
+  proxy_temp_path {dir}/{name}-proxy;
+  fastcgi_temp_path {dir}/{name}-fastcgi;
+  uwsgi_temp_path {dir}/{name}-uwsgi;
+  scgi_temp_path {dir}/{name}-scgi;
+  keepalive_requests 1000000;
+  {body}
+}}
+"""
+
+UPSTREAM_HTTP = """
+  server {{
+    listen 127.0.0.1:{port};
+    location = /includes/api.php {{ default_type application/json; return 200 '{reply}'; }}
+  }}
+"""
+
+FRONT_HTTP = """
+  upstream whmcs {{ server 127.0.0.1:{upstream}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location = /static {{ default_type text/plain; return 200 'ok'; }}
+    location = /includes/api.php {{
+      proxy_pass http://whmcs;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+"""
+
+
+def pinned(cpu, argv):
+    return ["taskset", "-c", str(cpu)] + argv
+
+
+def start_nginx(workdir, name, body):
+    conf = os.path.join(workdir, f"{name}.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_COMMON.format(dir=workdir, name=name, body=body))
+    return subprocess.Popen(pinned(0, ["nginx", "-p", workdir, "-c", conf]))
+
+
+def wait_http(url, data=None):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, data=data, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except Exception:
+            time.sleep(0.1)
+    sys.exit(f"server at {url} did not start")
+
+
+def seed(workdir):
+    db = f"sqlite://{workdir}/bench.db"
+    out = subprocess.run(
+        ["target/release/examples/bench_seed", db, str(CREDENTIALS)],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()
+    return db, out[0], out[1]
+
+
+def start_keygate(db):
+    env = dict(os.environ)
+    env.update({
+        "KEYGATE_DATABASE_URL": db,
+        "KEYGATE_LISTEN": f"127.0.0.1:{PORTS['keygate']}",
+        "KEYGATE_UPSTREAM_URL": f"http://127.0.0.1:{PORTS['upstream']}/includes/api.php",
+        "KEYGATE_UPSTREAM_IDENTIFIER": "master",
+        "KEYGATE_UPSTREAM_SECRET": "master-secret",
+        # One log line per call is the default; the benchmark measures the
+        # decision and forwarding, as nginx runs with access_log off.
+        "RUST_LOG": "warn",
+    })
+    return subprocess.Popen(pinned(0, ["target/release/keygate", "serve"]), env=env,
+                            stdout=subprocess.DEVNULL)
+
+
+def targets(identifier, secret):
+    form = f"identifier={identifier}&secret={secret}&action=GetClients&responsetype=json"
+    upstream_form = "identifier=master&secret=master-secret&action=GetClients&responsetype=json"
+    auth = json.dumps({"identifier": identifier, "secret": secret, "action": "GetClients"})
+    urlenc = "application/x-www-form-urlencoded"
+    nginx, keygate, upstream = (f"http://127.0.0.1:{PORTS[k]}" for k in ("nginx", "keygate", "upstream"))
+    return [
+        ("nginx static", "GET", f"{nginx}/static", None, None),
+        ("keygate /v1/authorize", "POST", f"{keygate}/v1/authorize", auth, "application/json"),
+        ("nginx proxy -> upstream", "POST", f"{nginx}/includes/api.php", form, urlenc),
+        ("keygate gateway -> upstream", "POST", f"{keygate}/includes/api.php", form, urlenc),
+        ("upstream direct", "POST", f"{upstream}/includes/api.php", upstream_form, urlenc),
+    ]
+
+
+def wrk(workdir, method, url, body, content_type):
+    script = os.path.join(workdir, "wrk.lua")
+    with open(script, "w") as f:
+        f.write(f'wrk.method = "{method}"\n')
+        if body is not None:
+            f.write(f"wrk.body = {json.dumps(body)}\n")
+            f.write(f'wrk.headers["Content-Type"] = "{content_type}"\n')
+    out = subprocess.run(
+        pinned(1, ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{DURATION}s", "-s", script, url]),
+        check=True, capture_output=True, text=True,
+    ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        sys.exit(f"{url}: {errors.group(1)} error responses\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def oha(method, url, body, content_type, rate):
+    argv = ["oha", "-z", f"{DURATION}s", "-c", str(CONNECTIONS), "-q", str(int(rate)),
+            "--latency-correction", "--no-tui", "--output-format", "json", "-m", method]
+    if body is not None:
+        argv += ["-d", body, "-T", content_type]
+    out = subprocess.run(pinned(1, argv + [url]), check=True, capture_output=True, text=True).stdout
+    report = json.loads(out)
+    percentiles = report["latencyPercentiles"]
+    return percentiles["p50"] * 1000, percentiles["p99"] * 1000
+
+
+def main():
+    for tool in ("nginx", "wrk", "oha", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: run bench/http.sh")
+    workdir = tempfile.mkdtemp(prefix="keygate-bench-")
+    os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
+    print(f"seeding {CREDENTIALS} credentials ...", flush=True)
+    db, identifier, secret = seed(workdir)
+    procs = [
+        start_nginx(workdir, "upstream", UPSTREAM_HTTP.format(port=PORTS["upstream"], reply=UPSTREAM_BODY)),
+        start_nginx(workdir, "front", FRONT_HTTP.format(port=PORTS["nginx"], upstream=PORTS["upstream"])),
+        start_keygate(db),
+    ]
+    try:
+        for port in PORTS.values():
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+        cases = targets(identifier, secret)
+        throughput = {name: [] for name, *_ in cases}
+        for rep in range(REPS):
+            for name, method, url, body, ctype in cases:
+                rps = wrk(workdir, method, url, body, ctype)
+                throughput[name].append(rps)
+                print(f"rep {rep + 1}/{REPS} {name:30} {rps:10.0f} req/s", flush=True)
+        rps = {name: statistics.median(values) for name, values in throughput.items()}
+        # Half load: half of keygate's own throughput, the same rate for the
+        # targets it is compared with.
+        rates = {
+            "nginx static": rps["keygate /v1/authorize"] / 2,
+            "keygate /v1/authorize": rps["keygate /v1/authorize"] / 2,
+            "nginx proxy -> upstream": rps["keygate gateway -> upstream"] / 2,
+            "keygate gateway -> upstream": rps["keygate gateway -> upstream"] / 2,
+            "upstream direct": rps["keygate gateway -> upstream"] / 2,
+        }
+        latency = {name: [] for name, *_ in cases}
+        for rep in range(REPS):
+            for name, method, url, body, ctype in cases:
+                latency[name].append(oha(method, url, body, ctype, rates[name]))
+        report(cases, rps, rates, latency)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report(cases, rps, rates, latency):
+    p50 = {n: statistics.median(v[0] for v in values) for n, values in latency.items()}
+    p99 = {n: statistics.median(v[1] for v in values) for n, values in latency.items()}
+    print()
+    print(f"{CREDENTIALS} credentials, {CONNECTIONS} connections, {DURATION}s runs, "
+          f"median of {REPS} interleaved repetitions; servers on CPU 0, load on CPU 1")
+    print()
+    print("| target | req/s (wrk) | rate for latency | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|")
+    for name, *_ in cases:
+        print(f"| {name} | {rps[name]:.0f} | {rates[name]:.0f}/s | {p50[name]:.3f} | {p99[name]:.3f} |")
+    print()
+    authorize_ratio = rps["keygate /v1/authorize"] / rps["nginx static"]
+    gateway_ratio = rps["keygate gateway -> upstream"] / rps["nginx proxy -> upstream"]
+    added = p99["keygate gateway -> upstream"] - p99["upstream direct"]
+    print(f"keygate /v1/authorize vs nginx static (req/s): {authorize_ratio:.2f}x (target >= 0.8x)")
+    print(f"keygate gateway vs nginx proxy (req/s):        {gateway_ratio:.2f}x (target >= 1.0x)")
+    print(f"keygate gateway p99 added over upstream direct at half load: {added:.3f} ms (target <= 0.3 ms)")
+
+
+if __name__ == "__main__":
+    main()

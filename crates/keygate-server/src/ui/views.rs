@@ -1,0 +1,257 @@
+//! What templates show, computed in Rust so the templates stay plain:
+//! role rows with their permissions by category, credential rows, the
+//! permission picker, and simple choices for selects and checkbox lists.
+
+use std::collections::{BTreeMap, HashSet};
+
+use keygate_core::model::{Credential, Role};
+use keygate_core::Catalog;
+
+use super::time::{stamp, Stamp};
+
+/// Actions of one category, as a role shows them.
+pub struct ActionGroup {
+    /// Category name.
+    pub category: String,
+    /// Canonical action names.
+    pub actions: Vec<String>,
+}
+
+/// A row of the API Roles table.
+pub struct RoleRow {
+    /// Database id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Number of allowed actions.
+    pub count: usize,
+    /// Allowed actions by category, in catalog order.
+    pub groups: Vec<ActionGroup>,
+    /// Whether the permissions row is open (no-script `?view=ID`).
+    pub expanded: bool,
+}
+
+impl RoleRow {
+    /// The row for `role`.
+    pub fn new(role: &Role, catalog: &Catalog, expanded: bool) -> Self {
+        Self {
+            id: role.id.0,
+            name: role.name.clone(),
+            description: role.description.clone(),
+            count: role.actions.len(),
+            groups: group_actions(&role.actions, catalog),
+            expanded,
+        }
+    }
+}
+
+/// `actions` grouped by catalog category; names the catalog no longer has
+/// (a custom action removed from the config) are listed last.
+pub fn group_actions(actions: &[String], catalog: &Catalog) -> Vec<ActionGroup> {
+    let mut by_category: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for name in actions {
+        match catalog.resolve(name) {
+            Some(id) => {
+                let def = catalog.action(id);
+                let index = catalog
+                    .categories()
+                    .iter()
+                    .position(|c| *c == def.category)
+                    .unwrap_or(usize::MAX - 1);
+                by_category.entry(index).or_default().push(def.name.clone());
+            }
+            None => unknown.push(name.clone()),
+        }
+    }
+    let mut groups: Vec<ActionGroup> = by_category
+        .into_iter()
+        .map(|(index, actions)| ActionGroup {
+            category: catalog.categories().get(index).cloned().unwrap_or_default(),
+            actions,
+        })
+        .collect();
+    if !unknown.is_empty() {
+        groups.push(ActionGroup {
+            category: "Not in the catalog".into(),
+            actions: unknown,
+        });
+    }
+    groups
+}
+
+/// A row of the API Credentials table.
+pub struct CredentialRow {
+    /// Public identifier.
+    pub identifier: String,
+    /// Position in the table, for element ids.
+    pub index: usize,
+    /// Owning admin's username.
+    pub admin: String,
+    /// Description.
+    pub description: String,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// Last authenticated use.
+    pub last_access: Option<Stamp>,
+    /// Creation time.
+    pub created: Stamp,
+    /// Whether the in-place description form starts open (no-script).
+    pub describing: bool,
+}
+
+impl CredentialRow {
+    /// The row for `credential`.
+    pub fn new(credential: &Credential, index: usize, describing: bool) -> Self {
+        Self {
+            identifier: credential.identifier.clone(),
+            index,
+            admin: credential.admin.clone(),
+            description: credential.description.clone(),
+            roles: credential.roles.iter().map(|r| r.name.clone()).collect(),
+            last_access: credential.last_access.map(stamp),
+            created: stamp(credential.created_at),
+            describing,
+        }
+    }
+}
+
+/// A confirmation dialog in front of a destructive action.
+pub struct Confirm {
+    /// Dialog title, e.g. "Delete API Role".
+    pub title: String,
+    /// What will happen.
+    pub message: String,
+    /// Where the confirming form posts.
+    pub action: String,
+    /// Hidden fields the form carries besides the CSRF token.
+    pub fields: Vec<(String, String)>,
+    /// The confirming button's text.
+    pub button: &'static str,
+    /// Where Cancel leads.
+    pub cancel: String,
+}
+
+/// One checkbox or option.
+pub struct Choice {
+    /// Submitted value.
+    pub value: String,
+    /// Shown text.
+    pub label: String,
+    /// Checked or selected.
+    pub checked: bool,
+}
+
+/// One action in the permission picker.
+pub struct PickerAction {
+    /// Canonical name (the submitted value).
+    pub name: String,
+    /// Ticked.
+    pub checked: bool,
+}
+
+/// One category of the permission picker.
+pub struct PickerCategory {
+    /// Element id (`cat-N`).
+    pub slug: String,
+    /// Category name.
+    pub name: String,
+    /// Its actions.
+    pub actions: Vec<PickerAction>,
+    /// How many are ticked.
+    pub selected: usize,
+    /// Shown first: the first category with a ticked action, else the first.
+    pub active: bool,
+}
+
+impl PickerCategory {
+    /// Whether every action is ticked.
+    pub fn all(&self) -> bool {
+        self.selected == self.actions.len()
+    }
+}
+
+/// The permission picker: a category menu with a checkbox per action.
+pub struct Picker {
+    /// Categories in catalog order.
+    pub categories: Vec<PickerCategory>,
+    /// Ticked actions in all.
+    pub selected: usize,
+    /// Actions in all.
+    pub total: usize,
+}
+
+impl Picker {
+    /// The catalog with `selected` (any case) ticked.
+    pub fn new(catalog: &Catalog, selected: &[String]) -> Self {
+        let ticked: HashSet<String> = selected
+            .iter()
+            .map(|a| a.trim().to_ascii_lowercase())
+            .collect();
+        let categories: Vec<PickerCategory> = catalog
+            .categories()
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let actions: Vec<PickerAction> = catalog
+                    .actions_in(name)
+                    .map(|(_, a)| PickerAction {
+                        name: a.name.clone(),
+                        checked: ticked.contains(&a.name.to_ascii_lowercase()),
+                    })
+                    .collect();
+                PickerCategory {
+                    slug: format!("cat-{i}"),
+                    name: name.clone(),
+                    selected: actions.iter().filter(|a| a.checked).count(),
+                    actions,
+                    active: false,
+                }
+            })
+            .collect();
+        let mut categories = categories;
+        let first = categories.iter().position(|c| c.selected > 0).unwrap_or(0);
+        if let Some(category) = categories.get_mut(first) {
+            category.active = true;
+        }
+        Self {
+            selected: categories.iter().map(|c| c.selected).sum(),
+            total: catalog.len(),
+            categories,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picker_counts_and_groups() {
+        let catalog = Catalog::builtin();
+        let picked = vec!["getclients".to_string(), "AddOrder".to_string()];
+        let picker = Picker::new(&catalog, &picked);
+        assert_eq!(picker.total, catalog.len());
+        assert_eq!(picker.selected, 2);
+        let active: Vec<&str> = picker
+            .categories
+            .iter()
+            .filter(|c| c.active)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            active,
+            ["Client"],
+            "opens on the first category with a ticked action"
+        );
+        assert_eq!(picker.categories.len(), catalog.categories().len());
+        let groups = group_actions(
+            &["GetClients".into(), "AddOrder".into(), "Gone".into()],
+            &catalog,
+        );
+        assert_eq!(groups.last().unwrap().actions, ["Gone"]);
+        assert_eq!(groups.iter().map(|g| g.actions.len()).sum::<usize>(), 3);
+    }
+}

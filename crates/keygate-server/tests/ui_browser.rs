@@ -1,0 +1,736 @@
+//! The admin UI end to end in headless Chromium, driven through
+//! chromedriver with fantoccini: the real server on 127.0.0.1:0 over a fresh
+//! SQLite file, every workflow clicked through as an admin would, and the
+//! gateway's sidecar (`/v1/authorize`) checked after each change. Saves a
+//! screenshot of each main screen under `target/test-output/screenshots/`.
+//!
+//! Needs `/usr/bin/chromedriver` and `/usr/bin/chromium`
+//! (`scripts/install-test-deps.sh`); without them it says SKIPPED.
+
+mod ui_support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use keygate_core::Catalog;
+use serde_json::json;
+use ui_support::{TestApp, ADMIN, PASSWORD};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl Driver {
+    fn start() -> Result<Self> {
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start chromedriver")?;
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _profile: tempfile::tempdir()?,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            ensure!(
+                Instant::now() < deadline,
+                "chromedriver did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(driver)
+    }
+
+    async fn browser(&self) -> Result<Client> {
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+        ];
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.push(format!(
+            "--user-data-dir={}",
+            self._profile.path().display()
+        ));
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": CHROMIUM, "args": args }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        Ok(ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&self.url)
+            .await?)
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("test-output/screenshots")
+}
+
+/// The browser plus what the steps share.
+struct Ui {
+    c: Client,
+    base: String,
+    app: TestApp,
+    http: reqwest::Client,
+    shots: PathBuf,
+}
+
+impl Ui {
+    async fn go(&self, path: &str) -> Result<()> {
+        self.c.goto(&format!("{}{path}", self.base)).await?;
+        Ok(())
+    }
+
+    async fn css(&self, selector: &str) -> Result<Element> {
+        let found = self
+            .c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(selector))
+            .await;
+        found.with_context(|| format!("no element {selector:?}"))
+    }
+
+    async fn xpath(&self, path: &str) -> Result<Element> {
+        let found = self
+            .c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath(path))
+            .await;
+        found.with_context(|| format!("no element {path:?}"))
+    }
+
+    async fn button(&self, text: &str) -> Result<Element> {
+        self.xpath(&format!("//button[normalize-space()='{text}']"))
+            .await
+    }
+
+    async fn click_button(&self, text: &str) -> Result<()> {
+        self.button(text).await?.click().await?;
+        Ok(())
+    }
+
+    async fn fill(&self, selector: &str, text: &str) -> Result<()> {
+        let input = self.css(selector).await?;
+        input.clear().await?;
+        input.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// Waits until the element's text contains `needle`.
+    async fn wait_text(&self, selector: &str, needle: &str) -> Result<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = match self.c.find(Locator::Css(selector)).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if Instant::now() > deadline {
+                bail!("{selector:?} never said {needle:?}; it says {text:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn page_has(&self, needle: &str) -> Result<bool> {
+        Ok(self.c.source().await?.contains(needle))
+    }
+
+    async fn path(&self) -> Result<String> {
+        let url = self.c.current_url().await?;
+        Ok(match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        })
+    }
+
+    async fn shot(&self, name: &str) -> Result<()> {
+        let png = self.c.screenshot().await?;
+        std::fs::write(self.shots.join(format!("{name}.png")), png)?;
+        Ok(())
+    }
+
+    async fn checked(&self, selector: &str) -> Result<bool> {
+        Ok(self.css(selector).await?.prop("checked").await?.as_deref() == Some("true"))
+    }
+
+    /// The sidecar's status for this credential and action.
+    async fn authorize(&self, identifier: &str, secret: &str, action: &str) -> Result<u16> {
+        let body = json!({ "identifier": identifier, "secret": secret, "action": action });
+        let response = self
+            .http
+            .post(format!("{}/v1/authorize", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await?;
+        Ok(response.status().as_u16())
+    }
+
+    /// Waits (briefly) until the sidecar answers `status`.
+    async fn expect_authorize(
+        &self,
+        credential: &(String, String),
+        action: &str,
+        status: u16,
+    ) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = self.authorize(&credential.0, &credential.1, action).await?;
+            if got == status {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{action}: expected {status}, got {got}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Every catalog action this credential is allowed, per the sidecar.
+    async fn allowed_actions(&self, credential: &(String, String)) -> Result<Vec<String>> {
+        let mut allowed = Vec::new();
+        for (_, action) in Catalog::builtin().actions() {
+            if self
+                .authorize(&credential.0, &credential.1, &action.name)
+                .await?
+                == 200
+            {
+                allowed.push(action.name.clone());
+            }
+        }
+        allowed.sort();
+        Ok(allowed)
+    }
+
+    /// Waits until the sidecar allows exactly `expected` of the catalog.
+    async fn expect_exactly(&self, credential: &(String, String), expected: &[&str]) -> Result<()> {
+        let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let allowed = self.allowed_actions(credential).await?;
+            if allowed == expected {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "allowed {allowed:?}, expected {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn login_refused_and_accepted(ui: &Ui) -> Result<()> {
+    ui.go("/admin/").await?;
+    ui.css("form[action='/admin/login']").await?;
+    ensure!(
+        ui.path().await? == "/admin/login",
+        "no session leads to the login"
+    );
+    ui.shot("login").await?;
+    ui.fill("#username", ADMIN).await?;
+    ui.fill("#password", "not the password").await?;
+    ui.click_button("Log in").await?;
+    ui.wait_text("#login-error", "Invalid username or password.")
+        .await?;
+    ui.shot("login-refused").await?;
+    ui.fill("#password", PASSWORD).await?;
+    ui.click_button("Log in").await?;
+    ui.button("Create API Role").await?;
+    ensure!(ui.path().await? == "/admin/api-credentials");
+    Ok(())
+}
+
+async fn generate_needs_a_role(ui: &Ui) -> Result<()> {
+    ui.xpath("//a[normalize-space()='API Credentials' and @class='tab']")
+        .await?
+        .click()
+        .await?;
+    ui.click_button("Generate New API Credential").await?;
+    ui.wait_text("#no-roles", keygate_core::NO_ROLES_MESSAGE)
+        .await?;
+    ui.shot("generate-no-roles").await?;
+    Ok(())
+}
+
+async fn open_category(ui: &Ui, category: &str) -> Result<()> {
+    let link = format!("//a[@data-picker-cat][span[normalize-space()='{category}']]");
+    ui.xpath(&link).await?.click().await?;
+    let panel = format!("//fieldset[@data-picker-panel][legend[normalize-space()='{category}']]");
+    let deadline = Instant::now() + WAIT;
+    while !ui.xpath(&panel).await?.is_displayed().await? {
+        ensure!(
+            Instant::now() < deadline,
+            "category {category} did not open"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Ok(())
+}
+
+async fn tick(ui: &Ui, action: &str) -> Result<()> {
+    ui.css(&format!("#act-{action}")).await?.click().await?;
+    Ok(())
+}
+
+/// The Create API Role dialog from the roles tab: two categories, plus a
+/// select-all that is undone; checks the counts as it goes.
+async fn create_support_role(ui: &Ui) -> Result<()> {
+    ui.go("/admin/api-credentials?tab=roles").await?;
+    ui.click_button("Create API Role").await?;
+    ui.fill("#role-name", "Support").await?;
+    ui.fill("#role-description", "Helpdesk staff tools").await?;
+    open_category(ui, "Client").await?;
+    tick(ui, "GetClients").await?;
+    tick(ui, "GetClientsDetails").await?;
+    open_category(ui, "Orders").await?;
+    tick(ui, "AddOrder").await?;
+    ui.wait_text("[data-picker-count]", "3").await?;
+    open_category(ui, "Servers").await?;
+    ui.css("[data-picker-panel].active [data-select-all]")
+        .await?
+        .click()
+        .await?;
+    ui.wait_text("[data-picker-count]", "5").await?;
+    ensure!(ui.checked("#act-GetServers").await? && ui.checked("#act-GetHealthStatus").await?);
+    ui.shot("role-create").await?;
+    ui.css("[data-picker-panel].active [data-select-all]")
+        .await?
+        .click()
+        .await?;
+    ui.wait_text("[data-picker-count]", "3").await?;
+    let client_badge = ui
+        .xpath("//a[span[normalize-space()='Client']]/span[@data-cat-count]")
+        .await?;
+    ensure!(
+        client_badge.text().await?.starts_with("2/"),
+        "per-category count"
+    );
+    ui.click_button("Save").await?;
+    ui.wait_text("[data-flash]", "API role “Support” created with 3 actions.")
+        .await?;
+    Ok(())
+}
+
+async fn view_edit_and_validate_role(ui: &Ui) -> Result<()> {
+    ui.css("tr[data-role='Support'] button[aria-label='View']")
+        .await?
+        .click()
+        .await?;
+    let perms = ui.css("tr.perms-row:not([hidden])").await?;
+    let text = perms.text().await?;
+    ensure!(
+        text.contains("GetClientsDetails") && text.contains("AddOrder"),
+        "{text}"
+    );
+    ui.shot("roles").await?;
+    ui.css("tr[data-role='Support'] button[aria-label='Edit']")
+        .await?
+        .click()
+        .await?;
+    ensure!(ui.css("#role-name").await?.prop("value").await?.as_deref() == Some("Support"));
+    ensure!(
+        ui.checked("#act-GetClients").await?,
+        "saved permissions are ticked"
+    );
+    ui.fill("#role-name", "Support Desk").await?;
+    open_category(ui, "Orders").await?;
+    tick(ui, "AddOrder").await?;
+    open_category(ui, "Billing").await?;
+    tick(ui, "GetInvoices").await?;
+    ui.click_button("Save").await?;
+    ui.wait_text("[data-flash]", "“Support Desk” saved with 3 actions")
+        .await?;
+
+    ui.click_button("Create API Role").await?;
+    ui.fill("#role-name", "support desk").await?;
+    ui.click_button("Save").await?;
+    ui.wait_text("#form-error", "already exists").await?;
+    ui.shot("role-validation").await?;
+    ui.fill("#role-name", "Reporting").await?;
+    open_category(ui, "Servers").await?;
+    ui.css("[data-picker-panel].active [data-select-all]")
+        .await?
+        .click()
+        .await?;
+    open_category(ui, "System").await?;
+    tick(ui, "GetStats").await?;
+    ui.click_button("Save").await?;
+    ui.wait_text("[data-flash]", "“Reporting” created with 3 actions")
+        .await?;
+    Ok(())
+}
+
+async fn delete_role(ui: &Ui) -> Result<()> {
+    ui.click_button("Create API Role").await?;
+    ui.fill("#role-name", "Doomed").await?;
+    ui.click_button("Save").await?;
+    ui.wait_text("[data-flash]", "“Doomed” created").await?;
+    ui.css("tr[data-role='Doomed'] button[aria-label='Delete']")
+        .await?
+        .click()
+        .await?;
+    ui.wait_text("#dialog-message", "Delete the API role “Doomed”?")
+        .await?;
+    ui.shot("confirm-delete").await?;
+    ui.click_button("Delete").await?;
+    ui.wait_text("[data-flash]", "API role “Doomed” deleted.")
+        .await?;
+    ensure!(ui
+        .c
+        .find(Locator::Css("tr[data-role='Doomed']"))
+        .await
+        .is_err());
+    Ok(())
+}
+
+/// Generates a credential in the UI and returns its identifier and secret;
+/// reloading afterwards must not show the secret again.
+async fn generate(ui: &Ui, admin: &str, description: &str, role: &str) -> Result<(String, String)> {
+    ui.go("/admin/api-credentials?tab=credentials").await?;
+    ui.click_button("Generate New API Credential").await?;
+    ui.css("#gen-admin").await?.select_by_value(admin).await?;
+    ui.fill("#gen-description", description).await?;
+    ui.xpath(&format!("//label[normalize-space()='{role}']/input"))
+        .await?
+        .click()
+        .await?;
+    ui.click_button("Generate").await?;
+    let identifier = ui.css("#new-identifier").await?.text().await?;
+    let secret = ui.css("#new-secret").await?.text().await?;
+    ensure!(
+        identifier.len() == 32 && secret.len() == 32,
+        "{identifier} {secret}"
+    );
+    ensure!(ui.page_has("Copy the secret now.").await?);
+    Ok((identifier, secret))
+}
+
+async fn generate_and_use_credential(ui: &Ui) -> Result<(String, String)> {
+    let credential = generate(ui, ADMIN, "Billing sync", "Support Desk").await?;
+    ui.css("button[data-copy='new-secret']")
+        .await?
+        .click()
+        .await?;
+    let status = ui.wait_text("[data-copy-status]", " ").await?;
+    ensure!(
+        status.contains("copied") || status.contains("by hand"),
+        "{status}"
+    );
+    ui.shot("secret").await?;
+    ui.c.refresh().await?;
+    ui.wait_text("[data-flash]", "shown only once").await?;
+    ensure!(
+        !ui.page_has(&credential.1).await?,
+        "a reload shows the secret again"
+    );
+    ui.expect_exactly(
+        &credential,
+        &["GetClients", "GetClientsDetails", "GetInvoices"],
+    )
+    .await?;
+    ui.expect_authorize(&credential, "getclientsdata", 200)
+        .await?;
+    ui.expect_authorize(&credential, "AddOrder", 403).await?;
+    ui.expect_authorize(&(credential.0.clone(), "wrong".into()), "GetClients", 401)
+        .await?;
+    Ok(credential)
+}
+
+async fn edit_description_in_place(ui: &Ui, credential: &(String, String)) -> Result<()> {
+    let row = format!("tr[data-identifier='{}']", credential.0);
+    ui.css(&format!("{row} [data-desc-view]"))
+        .await?
+        .click()
+        .await?;
+    let input = ui
+        .css(&format!("{row} [data-desc-form] input[name='description']"))
+        .await?;
+    ensure!(
+        input.is_displayed().await?,
+        "the description becomes editable in place"
+    );
+    input.clear().await?;
+    input.send_keys("Billing sync (production)").await?;
+    ui.css(&format!("{row} button[aria-label='Save description']"))
+        .await?
+        .click()
+        .await?;
+    ui.wait_text(
+        &format!("{row} [data-desc-text]"),
+        "Billing sync (production)",
+    )
+    .await?;
+    ensure!(
+        ui.path().await?.ends_with("tab=credentials"),
+        "saved without leaving the page"
+    );
+    let stored = ui.app.manager.credential(&credential.0).await?;
+    ensure!(stored.description == "Billing sync (production)");
+    Ok(())
+}
+
+async fn edit_credential_roles(ui: &Ui, credential: &(String, String)) -> Result<()> {
+    let row = format!("tr[data-identifier='{}']", credential.0);
+    ui.css(&format!("{row} button[aria-label='Edit']"))
+        .await?
+        .click()
+        .await?;
+    ui.xpath("//label[normalize-space()='Support Desk']/input")
+        .await?
+        .click()
+        .await?;
+    ui.xpath("//label[normalize-space()='Reporting']/input")
+        .await?
+        .click()
+        .await?;
+    ui.click_button("Save").await?;
+    ui.wait_text("[data-flash]", "saved").await?;
+    ui.expect_exactly(credential, &["GetHealthStatus", "GetServers", "GetStats"])
+        .await?;
+    Ok(())
+}
+
+/// Sorting by last access puts a never-used credential last (newest first)
+/// and first (oldest first).
+async fn sort_by_last_access(ui: &Ui, used: &(String, String)) -> Result<()> {
+    let (never, _) = ui
+        .app
+        .manager
+        .generate_credential("bob", "never used", &[])
+        .await?;
+    let row = format!(
+        "tr[data-identifier='{}'] td[data-label='Last Access']",
+        used.0
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        ui.go("/admin/api-credentials?tab=credentials").await?;
+        if !ui.css(&row).await?.text().await?.contains("Never") {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "last access never shown");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ui.css("#sort-last-access").await?.click().await?;
+    ui.css("th[aria-sort='descending'] #sort-last-access")
+        .await?;
+    let last = ui
+        .css("tbody tr.cred-row:last-child")
+        .await?
+        .attr("data-identifier")
+        .await?;
+    ensure!(
+        last.as_deref() == Some(never.identifier.as_str()),
+        "newest first: never-used last"
+    );
+    ui.shot("credentials").await?;
+    ui.css("#sort-last-access").await?.click().await?;
+    ui.css("th[aria-sort='ascending'] #sort-last-access")
+        .await?;
+    let first = ui
+        .css("tbody tr.cred-row:first-child")
+        .await?
+        .attr("data-identifier")
+        .await?;
+    ensure!(
+        first.as_deref() == Some(never.identifier.as_str()),
+        "oldest first: never-used first"
+    );
+    ui.app.manager.delete_credential(&never.identifier).await?;
+    Ok(())
+}
+
+async fn admins_disable_enable(ui: &Ui) -> Result<(String, String)> {
+    ui.go("/admin/admins").await?;
+    ui.click_button("Add Admin").await?;
+    ui.fill("#admin-username", "bob").await?;
+    ui.fill("#admin-password", "bob-password-1").await?;
+    ui.fill("#admin-password-repeat", "bob-password-1").await?;
+    ui.click_button("Save").await?;
+    ui.wait_text("[data-flash]", "Admin bob added.").await?;
+    let bobs = generate(ui, "bob", "Bob's reports", "Reporting").await?;
+    ui.expect_authorize(&bobs, "GetStats", 200).await?;
+    ui.go("/admin/admins").await?;
+    ui.xpath("//tr[@data-admin='bob']//button[normalize-space()='Disable']")
+        .await?
+        .click()
+        .await?;
+    ui.wait_text("[data-flash]", "Admin bob disabled").await?;
+    ui.wait_text("tr[data-admin='bob']", "Disabled").await?;
+    ui.shot("admins").await?;
+    ui.expect_authorize(&bobs, "GetStats", 401).await?;
+    ui.xpath("//tr[@data-admin='bob']//button[normalize-space()='Enable']")
+        .await?
+        .click()
+        .await?;
+    ui.wait_text("[data-flash]", "Admin bob enabled").await?;
+    ui.expect_authorize(&bobs, "GetStats", 200).await?;
+    Ok(bobs)
+}
+
+async fn delete_credential(ui: &Ui, credential: &(String, String)) -> Result<()> {
+    ui.go("/admin/api-credentials?tab=credentials").await?;
+    let row = format!("tr[data-identifier='{}']", credential.0);
+    ui.css(&format!("{row} button[aria-label='Delete']"))
+        .await?
+        .click()
+        .await?;
+    ui.wait_text("#dialog-message", &credential.0).await?;
+    ui.click_button("Delete").await?;
+    ui.wait_text("[data-flash]", "deleted").await?;
+    ui.expect_authorize(credential, "GetStats", 401).await?;
+    Ok(())
+}
+
+/// A form the page did not make (no CSRF token) is refused, even with the
+/// session cookie, and changes nothing.
+async fn forged_post_is_refused(ui: &Ui) -> Result<()> {
+    let script = r#"
+        const form = document.createElement('form');
+        form.method = 'post';
+        form.action = '/admin/api-credentials/roles/new';
+        const name = document.createElement('input');
+        name.name = 'name';
+        name.value = 'Forged';
+        form.appendChild(name);
+        document.body.appendChild(form);
+        form.submit();
+    "#;
+    ui.c.execute(script, vec![]).await?;
+    ui.xpath("//h1[normalize-space()='Request refused']")
+        .await?;
+    ensure!(
+        ui.page_has("security token is missing or out of date")
+            .await?
+    );
+    let roles = ui.app.manager.list_roles().await?;
+    ensure!(
+        roles.iter().all(|r| r.name != "Forged"),
+        "the forged POST created a role"
+    );
+    Ok(())
+}
+
+async fn phone_screens(ui: &Ui) -> Result<()> {
+    ui.c.set_window_size(390, 844).await?;
+    ui.go("/admin/api-credentials?tab=credentials").await?;
+    ui.button("Generate New API Credential").await?;
+    ui.shot("phone-credentials").await?;
+    ui.go("/admin/api-credentials/roles/new").await?;
+    open_category(ui, "Client").await?;
+    tick(ui, "GetClients").await?;
+    ui.shot("phone-role-create").await?;
+    ui.c.set_window_size(1280, 900).await?;
+    Ok(())
+}
+
+async fn logout(ui: &Ui) -> Result<()> {
+    ui.go("/admin/admins").await?;
+    ui.click_button("Log out").await?;
+    ui.css("#username").await?;
+    ensure!(ui.page_has("You have been logged out.").await?);
+    ui.go("/admin/api-credentials").await?;
+    ui.css("#username").await?;
+    ensure!(ui.path().await? == "/admin/login", "the session is over");
+    Ok(())
+}
+
+async fn run(ui: &Ui) -> Result<()> {
+    login_refused_and_accepted(ui).await?;
+    generate_needs_a_role(ui).await?;
+    create_support_role(ui).await?;
+    view_edit_and_validate_role(ui).await?;
+    delete_role(ui).await?;
+    let credential = generate_and_use_credential(ui).await?;
+    edit_description_in_place(ui, &credential).await?;
+    edit_credential_roles(ui, &credential).await?;
+    let bobs = admins_disable_enable(ui).await?;
+    sort_by_last_access(ui, &bobs).await?;
+    delete_credential(ui, &credential).await?;
+    forged_post_is_refused(ui).await?;
+    phone_screens(ui).await?;
+    logout(ui).await
+}
+
+/// Every admin UI workflow in one browser session (see the module docs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_browser_workflows() {
+    if !Path::new(CHROMEDRIVER).exists() {
+        eprintln!("SKIPPED: chromedriver not installed ({CHROMEDRIVER}); run scripts/install-test-deps.sh");
+        return;
+    }
+    let driver = Driver::start().expect("chromedriver starts");
+    let app = TestApp::start(false).await;
+    let base = app.serve().await;
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    let client = driver.browser().await.expect("chromium session starts");
+    let ui = Ui {
+        c: client,
+        base,
+        app,
+        http: reqwest::Client::new(),
+        shots,
+    };
+    let result = run(&ui).await;
+    if result.is_err() {
+        let _ = ui.shot("failure").await;
+        if let Ok(source) = ui.c.source().await {
+            let _ = std::fs::write(ui.shots.join("failure.html"), source);
+        }
+    }
+    let _ = ui.c.clone().close().await;
+    if let Err(e) = result {
+        panic!("{:#}", anyhow!(e));
+    }
+}

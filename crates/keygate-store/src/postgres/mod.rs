@@ -1,0 +1,221 @@
+//! PostgreSQL backend: for several gateway instances behind a load balancer
+//! sharing one database. Writers are serialized on the revision row and
+//! notify `keygate_changes` at commit (see [`tx`]); servers LISTEN through a
+//! lazily started [`feed`] and keep polling the revision as a fallback.
+
+mod admins;
+mod credentials;
+mod feed;
+mod roles;
+mod rows;
+// Test support (scratch databases, a cuttable TCP relay) shared by this
+// crate's tests and the binary's cluster tests; not part of the API.
+#[doc(hidden)]
+pub mod scratch;
+mod tx;
+
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId};
+use keygate_core::SnapshotSource;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::store::{NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
+use crate::{Error, Result};
+use rows::CredentialFilter;
+
+pub use tx::CHANNEL;
+
+/// Migrations compiled into the binary and applied on open (sqlx takes an
+/// advisory lock, so instances starting together migrate once).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long an operation waits for a connection before the database counts
+/// as unreachable: short, so servers notice an outage quickly and
+/// management writes fail fast instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A keygate database on a PostgreSQL server.
+pub struct PostgresStore {
+    pool: PgPool,
+    /// `host:port/database`, for messages (never the password).
+    label: String,
+    feed: OnceLock<feed::Feed>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("database", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` and migrates it.
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::Unavailable(format!("invalid database URL: {e}")))?
+            .application_name("keygate");
+        let label = label(&options);
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| match Error::from(e) {
+                Error::Unavailable(m) => Error::Unavailable(format!("PostgreSQL at {label}: {m}")),
+                other => {
+                    Error::Unavailable(format!("cannot connect to PostgreSQL at {label}: {other}"))
+                }
+            })?;
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            Error::Unavailable(format!("cannot migrate PostgreSQL database {label}: {e}"))
+        })?;
+        Ok(Self {
+            pool,
+            label,
+            feed: OnceLock::new(),
+        })
+    }
+
+    /// Names the server in "unavailable" errors, so an operator reading
+    /// `error: …` knows which database to look at.
+    fn explain<T>(&self, result: Result<T>) -> Result<T> {
+        result.map_err(|e| match e {
+            Error::Unavailable(m) => {
+                Error::Unavailable(format!("PostgreSQL at {}: {m}", self.label))
+            }
+            other => other,
+        })
+    }
+}
+
+fn label(options: &PgConnectOptions) -> String {
+    format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or(options.get_username())
+    )
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_admin(&self, username: &str, password_hash: &str) -> Result<Admin> {
+        self.explain(admins::create(&self.pool, username, password_hash).await)
+    }
+
+    async fn list_admins(&self) -> Result<Vec<Admin>> {
+        self.explain(admins::list(&self.pool).await)
+    }
+
+    async fn find_admin(&self, username: &str) -> Result<Option<(Admin, String)>> {
+        self.explain(admins::find(&self.pool, username).await)
+    }
+
+    async fn set_admin_password(&self, id: AdminId, password_hash: &str) -> Result<bool> {
+        self.explain(admins::set_password(&self.pool, id, password_hash).await)
+    }
+
+    async fn set_admin_enabled(&self, id: AdminId, enabled: bool) -> Result<bool> {
+        self.explain(admins::set_enabled(&self.pool, id, enabled).await)
+    }
+
+    async fn remove_admin(&self, id: AdminId) -> Result<bool> {
+        self.explain(admins::remove(&self.pool, id).await)
+    }
+
+    async fn create_role(&self, draft: &RoleDraft) -> Result<Role> {
+        self.explain(roles::create(&self.pool, draft).await)
+    }
+
+    async fn list_roles(&self) -> Result<Vec<Role>> {
+        self.explain(roles::list(&self.pool).await)
+    }
+
+    async fn find_role(&self, name: &str) -> Result<Option<Role>> {
+        self.explain(roles::find(&self.pool, name).await)
+    }
+
+    async fn get_role(&self, id: RoleId) -> Result<Option<Role>> {
+        self.explain(roles::get(&self.pool, id).await)
+    }
+
+    async fn update_role(&self, id: RoleId, patch: &RolePatch) -> Result<Option<Role>> {
+        self.explain(roles::update(&self.pool, id, patch).await)
+    }
+
+    async fn delete_role(&self, id: RoleId) -> Result<bool> {
+        self.explain(roles::delete(&self.pool, id).await)
+    }
+
+    async fn create_credential(
+        &self,
+        credential: &NewCredential,
+        roles: &RoleAssignment,
+    ) -> Result<Credential> {
+        self.explain(credentials::create(&self.pool, credential, roles).await)
+    }
+
+    async fn list_credentials(&self, admin: Option<AdminId>) -> Result<Vec<Credential>> {
+        let filter = admin.map_or(CredentialFilter::All, CredentialFilter::Admin);
+        self.explain(credentials::load(&self.pool, filter).await)
+    }
+
+    async fn find_credential(&self, identifier: &str) -> Result<Option<Credential>> {
+        let found = credentials::load(&self.pool, CredentialFilter::Identifier(identifier)).await;
+        self.explain(found.map(|c| c.into_iter().next()))
+    }
+
+    async fn update_credential(
+        &self,
+        id: CredentialId,
+        description: Option<&str>,
+        roles: Option<&[RoleId]>,
+    ) -> Result<Option<Credential>> {
+        self.explain(credentials::update(&self.pool, id, description, roles).await)
+    }
+
+    async fn delete_credential(&self, id: CredentialId) -> Result<bool> {
+        self.explain(credentials::delete(&self.pool, id).await)
+    }
+
+    async fn record_access(&self, accesses: &[(String, i64)]) -> Result<()> {
+        self.explain(credentials::record_access(&self.pool, accesses).await)
+    }
+
+    async fn revision(&self) -> Result<i64> {
+        let revision = sqlx::query_scalar("SELECT value FROM revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await;
+        self.explain(revision.map_err(Error::from))
+    }
+
+    async fn snapshot_source(&self) -> Result<SnapshotSource> {
+        self.explain(snapshot_source(&self.pool).await)
+    }
+
+    fn change_feed(&self) -> Option<tokio::sync::watch::Receiver<()>> {
+        // Outside a runtime there is nothing to run the listener on: poll.
+        tokio::runtime::Handle::try_current().ok()?;
+        let feed = self
+            .feed
+            .get_or_init(|| feed::Feed::start(self.pool.clone(), self.label.clone()));
+        Some(feed.subscribe())
+    }
+}
+
+/// One consistent read: a repeatable-read snapshot of the whole database.
+async fn snapshot_source(pool: &PgPool) -> Result<SnapshotSource> {
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await?;
+    let source = rows::snapshot_source(&mut tx).await?;
+    tx.commit().await?;
+    Ok(source)
+}

@@ -1,0 +1,217 @@
+//! Reading rows into domain records. Multi-query reads take one connection
+//! so callers can run them inside their transaction (and so see one state).
+
+use std::collections::HashMap;
+
+use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId, RoleRef};
+use keygate_core::snapshot::{AdminEntry, CredentialEntry, RoleEntry};
+use keygate_core::{SecretHashes, SnapshotSource};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use crate::{Error, Result};
+
+pub(super) fn admin(row: &PgRow) -> Result<Admin> {
+    Ok(Admin {
+        id: AdminId(row.try_get("id")?),
+        username: row.try_get("username")?,
+        enabled: row.try_get("enabled")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+async fn role_actions(
+    conn: &mut PgConnection,
+    only: Option<RoleId>,
+) -> Result<HashMap<i64, Vec<String>>> {
+    let rows = sqlx::query(
+        "SELECT role_id, action FROM role_actions \
+         WHERE ($1::bigint IS NULL OR role_id = $1) ORDER BY action",
+    )
+    .bind(only.map(|r| r.0))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut actions: HashMap<i64, Vec<String>> = HashMap::new();
+    for row in rows {
+        actions
+            .entry(row.try_get("role_id")?)
+            .or_default()
+            .push(row.try_get("action")?);
+    }
+    Ok(actions)
+}
+
+/// Roles by name, or just the one with id `only`.
+pub(super) async fn load_roles(conn: &mut PgConnection, only: Option<RoleId>) -> Result<Vec<Role>> {
+    let rows = sqlx::query(
+        "SELECT id, name, description, created_at FROM roles \
+         WHERE ($1::bigint IS NULL OR id = $1) ORDER BY name_key",
+    )
+    .bind(only.map(|r| r.0))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut actions = role_actions(conn, only).await?;
+    rows.iter()
+        .map(|row| {
+            let id: i64 = row.try_get("id")?;
+            Ok(Role {
+                id: RoleId(id),
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                actions: actions.remove(&id).unwrap_or_default(),
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// The role with this id.
+pub(super) async fn load_role(conn: &mut PgConnection, id: RoleId) -> Result<Option<Role>> {
+    Ok(load_roles(conn, Some(id)).await?.into_iter().next())
+}
+
+/// Which credentials to load.
+pub(super) enum CredentialFilter<'a> {
+    All,
+    Admin(AdminId),
+    Id(CredentialId),
+    Identifier(&'a str),
+}
+
+/// Credentials with their admin's name and their roles, oldest first.
+pub(super) async fn load_credentials(
+    conn: &mut PgConnection,
+    filter: CredentialFilter<'_>,
+) -> Result<Vec<Credential>> {
+    let (admin, id, identifier) = match filter {
+        CredentialFilter::All => (None, None, None),
+        CredentialFilter::Admin(a) => (Some(a.0), None, None),
+        CredentialFilter::Id(c) => (None, Some(c.0), None),
+        CredentialFilter::Identifier(i) => (None, None, Some(i)),
+    };
+    let rows = sqlx::query(
+        "SELECT c.id, c.identifier, c.admin_id, a.username, c.description, c.created_at, c.last_access \
+         FROM credentials c JOIN admins a ON a.id = c.admin_id \
+         WHERE ($1::bigint IS NULL OR c.admin_id = $1) AND ($2::bigint IS NULL OR c.id = $2) \
+         AND ($3::text IS NULL OR c.identifier = $3) ORDER BY c.id",
+    )
+    .bind(admin)
+    .bind(id)
+    .bind(identifier)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut credentials = Vec::with_capacity(rows.len());
+    for row in &rows {
+        credentials.push(Credential {
+            id: CredentialId(row.try_get("id")?),
+            identifier: row.try_get("identifier")?,
+            admin_id: AdminId(row.try_get("admin_id")?),
+            admin: row.try_get("username")?,
+            description: row.try_get("description")?,
+            roles: Vec::new(),
+            created_at: row.try_get("created_at")?,
+            last_access: row.try_get("last_access")?,
+        });
+    }
+    if credentials.is_empty() {
+        return Ok(credentials);
+    }
+    let ids: Vec<i64> = credentials.iter().map(|c| c.id.0).collect();
+    let mut by_credential = role_refs(conn, &ids).await?;
+    for credential in &mut credentials {
+        credential.roles = by_credential.remove(&credential.id.0).unwrap_or_default();
+    }
+    Ok(credentials)
+}
+
+/// The roles of these credentials, by name.
+async fn role_refs(conn: &mut PgConnection, ids: &[i64]) -> Result<HashMap<i64, Vec<RoleRef>>> {
+    let links = sqlx::query(
+        "SELECT cr.credential_id, r.id, r.name FROM credential_roles cr \
+         JOIN roles r ON r.id = cr.role_id WHERE cr.credential_id = ANY($1) ORDER BY r.name_key",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_credential: HashMap<i64, Vec<RoleRef>> = HashMap::new();
+    for link in links {
+        by_credential
+            .entry(link.try_get("credential_id")?)
+            .or_default()
+            .push(RoleRef {
+                id: RoleId(link.try_get("id")?),
+                name: link.try_get("name")?,
+            });
+    }
+    Ok(by_credential)
+}
+
+/// Everything a snapshot needs, read on one connection (in a transaction).
+pub(super) async fn snapshot_source(conn: &mut PgConnection) -> Result<SnapshotSource> {
+    let revision: i64 = sqlx::query_scalar("SELECT value FROM revision WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
+    let admins = sqlx::query("SELECT id, username, enabled FROM admins")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AdminEntry {
+                id: AdminId(r.try_get("id")?),
+                username: r.try_get("username")?,
+                enabled: r.try_get("enabled")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let roles = load_roles(conn, None)
+        .await?
+        .into_iter()
+        .map(|r| RoleEntry {
+            id: r.id,
+            name: r.name,
+            actions: r.actions,
+        })
+        .collect();
+    let credentials = credential_entries(conn).await?;
+    Ok(SnapshotSource {
+        revision,
+        admins,
+        roles,
+        credentials,
+    })
+}
+
+/// Every credential's hashes, owner and role ids.
+async fn credential_entries(conn: &mut PgConnection) -> Result<Vec<CredentialEntry>> {
+    let mut links: HashMap<i64, Vec<RoleId>> = HashMap::new();
+    for row in sqlx::query("SELECT credential_id, role_id FROM credential_roles")
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        links
+            .entry(row.try_get("credential_id")?)
+            .or_default()
+            .push(RoleId(row.try_get("role_id")?));
+    }
+    let rows = sqlx::query(
+        "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id FROM credentials",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut credentials = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let direct: Vec<u8> = row.try_get("secret_sha256")?;
+        let md5: Vec<u8> = row.try_get("secret_md5_sha256")?;
+        let hashes = SecretHashes::from_parts(&direct, &md5).ok_or_else(|| {
+            Error::Unavailable(format!("credential {id} has corrupt secret hashes"))
+        })?;
+        credentials.push(CredentialEntry {
+            identifier: row.try_get("identifier")?,
+            hashes,
+            admin_id: AdminId(row.try_get("admin_id")?),
+            role_ids: links.remove(&id).unwrap_or_default(),
+        });
+    }
+    Ok(credentials)
+}

@@ -1,0 +1,41 @@
+//! Write transactions. Every write begins by bumping the one revision row:
+//! its row lock serializes writers across all instances (as SQLite's
+//! `BEGIN IMMEDIATE` does across processes), so read-modify-write sequences
+//! such as role patches and "existing or new" role lookups never interleave,
+//! and the `pg_notify` queued with it is delivered only if and when the
+//! transaction commits.
+
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::Result;
+
+/// The LISTEN/NOTIFY channel every write notifies.
+pub const CHANNEL: &str = "keygate_changes";
+
+/// An open write transaction.
+pub(super) type Tx = Transaction<'static, Postgres>;
+
+/// Begins a write: takes the writers' lock, bumps the revision and queues
+/// the notification (payload: the new revision), all in one round trip.
+pub(super) async fn begin_write(pool: &PgPool) -> Result<Tx> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "WITH bumped AS (UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value) \
+         SELECT pg_notify($1, value::text) FROM bumped",
+    )
+    .bind(CHANNEL)
+    .execute(&mut *tx)
+    .await?;
+    Ok(tx)
+}
+
+/// Begins a transaction that takes the writers' lock without counting as a
+/// change: batched last-access updates touch many credential rows, and
+/// queueing them behind writers rules out lock-order deadlocks.
+pub(super) async fn begin_quiet(pool: &PgPool) -> Result<Tx> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT 1 FROM revision WHERE id = 1 FOR UPDATE")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}

@@ -1,0 +1,50 @@
+//! Seeds a database for the HTTP benchmark: one admin, 50 roles, N
+//! credentials with 3 roles each; prints one credential allowed to run
+//! `GetClients` as `IDENTIFIER SECRET` on stdout.
+//!
+//! `cargo run --release -p keygate --example bench_seed -- sqlite://bench.db 10000`
+
+use std::sync::Arc;
+
+use keygate_core::Catalog;
+use keygate_store::{Manager, RoleInput};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let url = args.next().unwrap_or_else(|| "sqlite://bench.db".into());
+    let count: usize = args.next().map_or(Ok(10_000), |n| n.parse())?;
+    let catalog = Arc::new(Catalog::builtin());
+    let manager = Manager::new(keygate_store::open(&url).await?, catalog.clone());
+    manager.add_admin("bench", "bench-password").await?;
+    let names: Vec<String> = catalog.actions().map(|(_, a)| a.name.clone()).collect();
+    for r in 0..50 {
+        // 20 to 160 actions per role, always including GetClients in role 0.
+        let size = 20 + (r * 140) / 49;
+        let actions: Vec<String> = (0..size)
+            .map(|i| names[(r * 7 + i) % names.len()].clone())
+            .collect();
+        let mut input = RoleInput {
+            name: format!("role-{r:02}"),
+            actions,
+            ..RoleInput::default()
+        };
+        if r == 0 {
+            input.actions.push("GetClients".into());
+        }
+        manager.create_role(input).await?;
+    }
+    let mut first = None;
+    for i in 0..count {
+        let roles = [
+            format!("role-{:02}", i % 50),
+            format!("role-{:02}", (i + 17) % 50),
+            "role-00".to_string(),
+        ];
+        let (credential, secret) = manager.generate_credential("bench", "", &roles).await?;
+        first.get_or_insert((credential.identifier, secret.expose().to_string()));
+    }
+    let (identifier, secret) = first.expect("at least one credential");
+    println!("{identifier} {secret}");
+    Ok(())
+}
