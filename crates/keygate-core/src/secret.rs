@@ -99,10 +99,7 @@ impl SecretHashes {
     /// Whether `presented` is the secret or its lowercase hex MD5. Both
     /// comparisons always run, in constant time.
     pub fn verify(&self, presented: &str) -> bool {
-        let digest = sha256(presented.as_bytes());
-        let direct = digest.ct_eq(&self.direct);
-        let md5 = digest.ct_eq(&self.md5);
-        (direct | md5).into()
+        PresentedSecret::of(presented).matches(self)
     }
 
     /// Hashes no presented secret can match, checked for unknown identifiers
@@ -118,6 +115,32 @@ impl SecretHashes {
 impl std::fmt::Debug for SecretHashes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretHashes(<redacted>)")
+    }
+}
+
+/// A presented secret, hashed: [`SecretHashes::verify`] in two halves, so
+/// the snapshot can hash while the stored hashes are still on their way
+/// from memory.
+pub struct PresentedSecret([u8; 32]);
+
+impl PresentedSecret {
+    /// SHA-256 of what the client sent.
+    pub fn of(presented: &str) -> Self {
+        Self(sha256(presented.as_bytes()))
+    }
+
+    /// Whether it is the secret or its lowercase hex MD5: both compared,
+    /// in constant time.
+    pub fn matches(&self, hashes: &SecretHashes) -> bool {
+        let direct = self.0.ct_eq(&hashes.direct);
+        let md5 = self.0.ct_eq(&hashes.md5);
+        (direct | md5).into()
+    }
+}
+
+impl std::fmt::Debug for PresentedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PresentedSecret(<redacted>)")
     }
 }
 

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use crate::action_set::ActionSet;
 use crate::catalog::{ActionDef, ActionId, Catalog};
 use crate::model::{AdminId, RoleId};
-use crate::secret::SecretHashes;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use crate::secret::{PresentedSecret, SecretHashes};
 
 /// An admin as the snapshot needs it.
 #[derive(Clone, Debug)]
@@ -275,7 +273,7 @@ impl Snapshot {
     ) -> (Option<Authenticated<'a>>, Option<ActionId>) {
         let home = self.credentials.home(identifier);
         self.credentials.prefetch(home);
-        let digest = PresentedSecret::hash(secret);
+        let digest = PresentedSecret::of(secret);
         let action = action.and_then(|a| self.catalog.resolve(a));
 
         let found = self.credentials.get_from(home, identifier);
@@ -295,25 +293,6 @@ impl Snapshot {
             role_set: slot.role_set,
         });
         (auth, action)
-    }
-}
-
-/// SHA-256 of a presented secret, the first half of
-/// [`SecretHashes::verify`], taken apart so it can run before the stored
-/// hashes arrive from memory (see [`Snapshot::authenticate_for`]).
-struct PresentedSecret([u8; 32]);
-
-impl PresentedSecret {
-    fn hash(secret: &str) -> Self {
-        Self(Sha256::digest(secret.as_bytes()).into())
-    }
-
-    /// The second half of [`SecretHashes::verify`], with the same rule: the
-    /// secret or its lowercase hex MD5, both compared, in constant time.
-    fn matches(&self, hashes: &SecretHashes) -> bool {
-        let direct = self.0.ct_eq(hashes.direct());
-        let md5 = self.0.ct_eq(hashes.md5());
-        (direct | md5).into()
     }
 }
 
@@ -642,36 +621,11 @@ fn to_u32(n: usize) -> u32 {
 #[cfg(test)]
 mod tests;
 
-/// The slot table and the split secret check, beyond what the rule table in
+/// The slot table, beyond what the rule table in
 /// `tests.rs` covers: long and similar identifiers, probing, replacement.
 #[cfg(test)]
 mod table_tests {
     use super::*;
-
-    fn hashes(secret: &str) -> SecretHashes {
-        SecretHashes::of(secret)
-    }
-
-    #[test]
-    fn presented_secret_agrees_with_secret_hashes_verify() {
-        let stored = hashes("s3cret");
-        let md5_hex = crate::secret::hex(&<md5::Md5 as Digest>::digest(b"s3cret"));
-        for presented in [
-            "s3cret",
-            md5_hex.as_str(),
-            &md5_hex.to_uppercase(),
-            "S3cret",
-            "",
-            "x",
-        ] {
-            assert_eq!(
-                PresentedSecret::hash(presented).matches(&stored),
-                stored.verify(presented),
-                "{presented:?}"
-            );
-        }
-        assert!(!PresentedSecret::hash("s3cret").matches(&SecretHashes::unmatchable()));
-    }
 
     /// A table of `(identifier, secret, admin)` triples.
     fn table(credentials: &[(&str, &str, u32)]) -> Table {

@@ -32,9 +32,21 @@ use crate::live::LiveSnapshot;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 
-/// What every handler shares; cheap to clone.
+/// What every handler shares: one `Arc`, so cloning it per request (axum
+/// does) is one atomic increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppShared>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct AppShared {
     /// The snapshot in force.
     pub live: Arc<LiveSnapshot>,
     /// Management operations (admin UI).
@@ -77,7 +89,8 @@ impl App {
             .upstream
             .clone()
             .map(Upstream::new)
-            .transpose()?
+            .transpose()
+            .context("invalid upstream configuration")?
             .map(Arc::new);
         let (access, access_rx) = AccessRecorder::new();
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -96,7 +109,7 @@ impl App {
             )),
         ];
         let metrics = Arc::new(Metrics::new(manager.catalog()));
-        let state = AppState {
+        let state = AppState(Arc::new(AppShared {
             live,
             manager,
             upstream,
@@ -104,7 +117,7 @@ impl App {
             metrics,
             config: Arc::new(config),
             ui: Arc::new(ui::UiState::default()),
-        };
+        }));
         Ok(Self {
             state,
             shutdown,
