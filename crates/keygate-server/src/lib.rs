@@ -195,6 +195,7 @@ fn print_banner(config: &ServerConfig, address: std::net::SocketAddr, no_admins:
     let _ = writeln!(out, "keygate listening on http://{address}");
     let _ = writeln!(out, "  gateway:  http://{address}/includes/api.php");
     let _ = writeln!(out, "  sidecar:  http://{address}/v1/authorize");
+    let _ = writeln!(out, "  admin UI: http://{address}/admin/");
     let _ = writeln!(out, "  database: {}", config.database_label);
     match &config.upstream {
         Some(upstream) => {

@@ -39,6 +39,11 @@ fn banner_says_where_and_how_to_start() {
         server.banner
     );
     assert!(
+        server.banner.contains("admin UI: http://127.0.0.1:"),
+        "{}",
+        server.banner
+    );
+    assert!(
         server.banner.contains("keygate admin add"),
         "{}",
         server.banner
@@ -161,6 +166,10 @@ async fn sigterm_flushes_last_access_and_secrets_stay_out_of_logs() {
         "flushed at shutdown: {shown}"
     );
     let logs = logs.lock().unwrap();
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes in logs written to a pipe"
+    );
     assert!(
         logs.contains(&id),
         "calls are logged with the identifier: {logs}"

@@ -12,6 +12,8 @@ pub async fn run(settings: Settings, manager: Manager) -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, not for files and journald.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut config = ServerConfig::new(&settings.listen, redact_url(&settings.database_url));
     config.upstream = settings.upstream;
