@@ -48,41 +48,31 @@ pub(super) async fn find(pool: &PgPool, username: &str) -> Result<Option<(Admin,
 
 /// Replaces the password hash.
 pub(super) async fn set_password(pool: &PgPool, id: AdminId, password_hash: &str) -> Result<bool> {
-    let mut tx = tx::begin_write(pool).await?;
-    let done = sqlx::query("UPDATE admins SET password_hash = $1 WHERE id = $2")
-        .bind(password_hash)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    tx.commit().await?;
-    Ok(done)
+    tx::write_one(
+        pool,
+        sqlx::query("UPDATE admins SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id.0),
+    )
+    .await
 }
 
 /// Enables or disables the admin.
 pub(super) async fn set_enabled(pool: &PgPool, id: AdminId, enabled: bool) -> Result<bool> {
-    let mut tx = tx::begin_write(pool).await?;
-    let done = sqlx::query("UPDATE admins SET enabled = $1 WHERE id = $2")
-        .bind(enabled)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    tx.commit().await?;
-    Ok(done)
+    tx::write_one(
+        pool,
+        sqlx::query("UPDATE admins SET enabled = $1 WHERE id = $2")
+            .bind(enabled)
+            .bind(id.0),
+    )
+    .await
 }
 
 /// Deletes the admin; its credentials go with it (ON DELETE CASCADE).
 pub(super) async fn remove(pool: &PgPool, id: AdminId) -> Result<bool> {
-    let mut tx = tx::begin_write(pool).await?;
-    let done = sqlx::query("DELETE FROM admins WHERE id = $1")
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    tx.commit().await?;
-    Ok(done)
+    tx::write_one(
+        pool,
+        sqlx::query("DELETE FROM admins WHERE id = $1").bind(id.0),
+    )
+    .await
 }

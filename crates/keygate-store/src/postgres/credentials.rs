@@ -134,15 +134,11 @@ pub(super) async fn update(
 
 /// Deletes the credential.
 pub(super) async fn delete(pool: &PgPool, id: CredentialId) -> Result<bool> {
-    let mut tx = tx::begin_write(pool).await?;
-    let done = sqlx::query("DELETE FROM credentials WHERE id = $1")
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    tx.commit().await?;
-    Ok(done)
+    tx::write_one(
+        pool,
+        sqlx::query("DELETE FROM credentials WHERE id = $1").bind(id.0),
+    )
+    .await
 }
 
 /// One statement for the whole batch; a time never moves backwards.

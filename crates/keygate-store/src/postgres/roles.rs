@@ -139,13 +139,9 @@ async fn patch_actions(tx: &mut Tx, id: RoleId, patch: &RolePatch) -> Result<()>
 
 /// Deletes the role; credentials lose it (ON DELETE CASCADE).
 pub(super) async fn delete(pool: &PgPool, id: RoleId) -> Result<bool> {
-    let mut tx = tx::begin_write(pool).await?;
-    let done = sqlx::query("DELETE FROM roles WHERE id = $1")
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    tx.commit().await?;
-    Ok(done)
+    tx::write_one(
+        pool,
+        sqlx::query("DELETE FROM roles WHERE id = $1").bind(id.0),
+    )
+    .await
 }

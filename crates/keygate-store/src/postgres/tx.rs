@@ -5,6 +5,8 @@
 //! and the `pg_notify` queued with it is delivered only if and when the
 //! transaction commits.
 
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::Result;
@@ -38,4 +40,16 @@ pub(super) async fn begin_quiet(pool: &PgPool) -> Result<Tx> {
         .execute(&mut *tx)
         .await?;
     Ok(tx)
+}
+
+/// Runs one statement as a whole write; whether it touched exactly one row
+/// (`false`: the admin, role or credential was already gone).
+pub(super) async fn write_one(
+    pool: &PgPool,
+    statement: Query<'_, Postgres, PgArguments>,
+) -> Result<bool> {
+    let mut tx = begin_write(pool).await?;
+    let done = statement.execute(&mut *tx).await?.rows_affected() == 1;
+    tx.commit().await?;
+    Ok(done)
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId};
 use keygate_core::SnapshotSource;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
@@ -50,6 +52,19 @@ impl SqliteStore {
 
     async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Runs one statement as a whole write; whether it touched exactly one
+    /// row (`false`: the admin, role or credential was already gone).
+    async fn write_one<'q>(
+        &self,
+        statement: Query<'q, Sqlite, SqliteArguments<'q>>,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let done = statement.execute(&mut *tx).await?.rows_affected() == 1;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 }
 
@@ -161,44 +176,26 @@ impl Store for SqliteStore {
     }
 
     async fn set_admin_password(&self, id: AdminId, password_hash: &str) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE admins SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        bump(&mut tx).await?;
-        tx.commit().await?;
-        Ok(done)
+        self.write_one(
+            sqlx::query("UPDATE admins SET password_hash = ? WHERE id = ?")
+                .bind(password_hash)
+                .bind(id.0),
+        )
+        .await
     }
 
     async fn set_admin_enabled(&self, id: AdminId, enabled: bool) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE admins SET enabled = ? WHERE id = ?")
-            .bind(enabled)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        bump(&mut tx).await?;
-        tx.commit().await?;
-        Ok(done)
+        self.write_one(
+            sqlx::query("UPDATE admins SET enabled = ? WHERE id = ?")
+                .bind(enabled)
+                .bind(id.0),
+        )
+        .await
     }
 
     async fn remove_admin(&self, id: AdminId) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM admins WHERE id = ?")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        bump(&mut tx).await?;
-        tx.commit().await?;
-        Ok(done)
+        self.write_one(sqlx::query("DELETE FROM admins WHERE id = ?").bind(id.0))
+            .await
     }
 
     async fn create_role(&self, draft: &RoleDraft) -> Result<Role> {
@@ -278,16 +275,8 @@ impl Store for SqliteStore {
     }
 
     async fn delete_role(&self, id: RoleId) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM roles WHERE id = ?")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        bump(&mut tx).await?;
-        tx.commit().await?;
-        Ok(done)
+        self.write_one(sqlx::query("DELETE FROM roles WHERE id = ?").bind(id.0))
+            .await
     }
 
     async fn create_credential(
@@ -386,16 +375,8 @@ impl Store for SqliteStore {
     }
 
     async fn delete_credential(&self, id: CredentialId) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM credentials WHERE id = ?")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        bump(&mut tx).await?;
-        tx.commit().await?;
-        Ok(done)
+        self.write_one(sqlx::query("DELETE FROM credentials WHERE id = ?").bind(id.0))
+            .await
     }
 
     async fn record_access(&self, accesses: &[(String, i64)]) -> Result<()> {
