@@ -74,15 +74,15 @@ pub struct App {
 impl App {
     /// Loads the first snapshot and starts the background tasks.
     pub async fn start(config: ServerConfig, manager: Manager) -> anyhow::Result<Self> {
-        let snapshot = live::build(&manager)
+        let live = LiveSnapshot::load_from(manager.store().clone(), manager.catalog().clone())
             .await
             .context("cannot load credentials")?;
-        let live = Arc::new(LiveSnapshot::new(snapshot));
-        let (hook_live, hook_manager) = (live.clone(), manager.clone());
+        let live = Arc::new(live);
+        let hook_live = live.clone();
         manager.set_change_hook(Arc::new(move || {
-            let (live, manager) = (hook_live.clone(), hook_manager.clone());
+            let live = hook_live.clone();
             Box::pin(async move {
-                live.refresh(&manager).await;
+                live.refresh().await;
             })
         }));
         let upstream = config
@@ -97,7 +97,6 @@ impl App {
         let tasks = vec![
             tokio::spawn(live::reload_loop(
                 live.clone(),
-                manager.clone(),
                 config.reload_interval,
                 shutdown_rx.clone(),
             )),

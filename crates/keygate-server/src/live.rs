@@ -1,42 +1,52 @@
-//! The live snapshot: an `ArcSwap` readers load without locking, and the
-//! task that rebuilds it when the store's revision moves, at once for
-//! changes made in this process and by polling for other processes'.
+//! The live snapshot: an `ArcSwap` readers load without locking, rebuilt
+//! from the store when its revision moves: at once for changes made in this
+//! process (the manager's change hook), and by polling or a push feed for
+//! other processes'.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use keygate_core::Snapshot;
-use keygate_store::Manager;
+use keygate_core::{Catalog, Snapshot};
+use keygate_store::Store;
 use tokio::sync::watch;
 
 /// The current snapshot, swapped whole after every change.
 pub struct LiveSnapshot {
     current: ArcSwap<Snapshot>,
+    /// Where snapshots are built from.
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
     degraded: AtomicBool,
     /// Serializes rebuilds so concurrent triggers do the work once.
     rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl LiveSnapshot {
-    /// Starts with `initial`.
-    pub fn new(initial: Snapshot) -> Self {
-        Self {
+    /// Loads the first snapshot from `store`.
+    pub async fn load_from(
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+    ) -> keygate_store::Result<Self> {
+        let initial = build(&*store, &catalog).await?;
+        Ok(Self {
             current: ArcSwap::from_pointee(initial),
+            store,
+            catalog,
             degraded: AtomicBool::new(false),
             rebuilding: tokio::sync::Mutex::new(()),
-        }
+        })
     }
 
     /// Rebuilds the snapshot if the store's revision moved. Returns whether
     /// the store answered; failures are logged once and mark `degraded`.
-    pub async fn refresh(&self, manager: &Manager) -> bool {
+    pub async fn refresh(&self) -> bool {
         let _guard = self.rebuilding.lock().await;
         let current = self.load().revision();
-        let result = match manager.store().revision().await {
+        let result = match self.store.revision().await {
             Ok(revision) if revision == current => Ok(()),
-            Ok(_) => build(manager).await.map(|snapshot| {
+            Ok(_) => build(&*self.store, &self.catalog).await.map(|snapshot| {
                 tracing::debug!(
                     revision = snapshot.revision(),
                     credentials = snapshot.len(),
@@ -73,16 +83,16 @@ impl LiveSnapshot {
     }
 
     /// Replaces the snapshot.
-    pub fn store(&self, snapshot: Snapshot) {
+    fn store(&self, snapshot: Snapshot) {
         self.current.store(Arc::new(snapshot));
     }
 }
 
 /// Reads the store and builds a fresh snapshot (off the async runtime,
 /// since building a large one takes a while).
-pub async fn build(manager: &Manager) -> keygate_store::Result<Snapshot> {
-    let source = manager.store().snapshot_source().await?;
-    let catalog = manager.catalog().clone();
+async fn build(store: &dyn Store, catalog: &Arc<Catalog>) -> keygate_store::Result<Snapshot> {
+    let source = store.snapshot_source().await?;
+    let catalog = catalog.clone();
     tokio::task::spawn_blocking(move || Snapshot::build(&source, catalog))
         .await
         .map_err(|e| keygate_store::Error::Unavailable(format!("snapshot build failed: {e}")))
@@ -93,18 +103,17 @@ pub async fn build(manager: &Manager) -> keygate_store::Result<Snapshot> {
 /// manager's change hook).
 pub async fn reload_loop(
     live: Arc<LiveSnapshot>,
-    manager: Manager,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut feed = manager.store().change_feed();
+    let mut feed = live.store.change_feed();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             Ok(()) = next_push(&mut feed) => {}
             _ = shutdown.changed() => return,
         }
-        live.refresh(&manager).await;
+        live.refresh().await;
     }
 }
 

@@ -1,6 +1,7 @@
 //! Management operations with keygate's rules: validation, name lookups,
 //! the "create a role first" rule, the Compatibility Role on import. After
-//! every change it wakes whoever reloads the snapshot in this process.
+//! every change it awaits the change hook, so the server's snapshot is
+//! current when the call returns.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -9,7 +10,6 @@ use std::sync::{Arc, OnceLock};
 
 use keygate_core::model::{Admin, Credential, Role, RoleId};
 use keygate_core::{password, secret, validate, Catalog, PlainSecret};
-use tokio::sync::Notify;
 
 use crate::store::{NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
 use crate::{Error, Result};
@@ -55,7 +55,6 @@ pub type ChangeHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> +
 pub struct Manager {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
-    changed: Arc<Notify>,
     hook: Arc<OnceLock<ChangeHook>>,
 }
 
@@ -65,7 +64,6 @@ impl Manager {
         Self {
             store,
             catalog,
-            changed: Arc::new(Notify::new()),
             hook: Arc::new(OnceLock::new()),
         }
     }
@@ -85,13 +83,8 @@ impl Manager {
         &self.catalog
     }
 
-    /// Notified (one stored permit) after every change made through this manager.
-    pub fn changes(&self) -> Arc<Notify> {
-        self.changed.clone()
-    }
-
+    /// Runs the change hook, then hands `value` back to the caller.
     async fn changed<T>(&self, value: T) -> T {
-        self.changed.notify_one();
         if let Some(hook) = self.hook.get() {
             hook().await;
         }
