@@ -48,10 +48,7 @@ impl<'a> CallLog<'a> {
         state
             .metrics
             .record(self.endpoint, outcome, self.action_id, elapsed);
-        let endpoint = match self.endpoint {
-            Endpoint::Gateway => "gateway",
-            Endpoint::Authorize => "authorize",
-        };
+        let endpoint = self.endpoint.label();
         tracing::info!(
             target: "keygate::api",
             endpoint,

@@ -30,16 +30,39 @@ pub enum Outcome {
     BadRequest,
 }
 
-const ENDPOINTS: [(Endpoint, &str); 2] = [
-    (Endpoint::Gateway, "gateway"),
-    (Endpoint::Authorize, "authorize"),
-];
-const OUTCOMES: [(Outcome, &str); 4] = [
-    (Outcome::Allowed, "allowed"),
-    (Outcome::AuthenticationFailed, "authentication_failed"),
-    (Outcome::ActionNotAllowed, "action_not_allowed"),
-    (Outcome::BadRequest, "bad_request"),
-];
+impl Endpoint {
+    /// Every endpoint; a variant's position is its counter index.
+    const ALL: [Endpoint; 2] = [Endpoint::Gateway, Endpoint::Authorize];
+
+    /// The `endpoint` label in metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::Gateway => "gateway",
+            Endpoint::Authorize => "authorize",
+        }
+    }
+}
+
+impl Outcome {
+    /// Every outcome; a variant's position is its counter index.
+    const ALL: [Outcome; 4] = [
+        Outcome::Allowed,
+        Outcome::AuthenticationFailed,
+        Outcome::ActionNotAllowed,
+        Outcome::BadRequest,
+    ];
+
+    /// The `decision` label in metrics.
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::AuthenticationFailed => "authentication_failed",
+            Outcome::ActionNotAllowed => "action_not_allowed",
+            Outcome::BadRequest => "bad_request",
+        }
+    }
+}
+
 /// Histogram bucket upper bounds, seconds.
 const BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
@@ -73,27 +96,11 @@ impl Histogram {
 
 /// All counters; shared by every request.
 pub struct Metrics {
-    decisions: [[AtomicU64; OUTCOMES.len()]; ENDPOINTS.len()],
+    decisions: [[AtomicU64; Outcome::ALL.len()]; Endpoint::ALL.len()],
     /// Per catalog action: [allowed, denied].
     actions: Vec<[AtomicU64; 2]>,
-    latency: [Histogram; ENDPOINTS.len()],
+    latency: [Histogram; Endpoint::ALL.len()],
     upstream_errors: AtomicU64,
-}
-
-fn endpoint_index(endpoint: Endpoint) -> usize {
-    match endpoint {
-        Endpoint::Gateway => 0,
-        Endpoint::Authorize => 1,
-    }
-}
-
-fn outcome_index(outcome: Outcome) -> usize {
-    match outcome {
-        Outcome::Allowed => 0,
-        Outcome::AuthenticationFailed => 1,
-        Outcome::ActionNotAllowed => 2,
-        Outcome::BadRequest => 3,
-    }
 }
 
 impl Metrics {
@@ -117,8 +124,8 @@ impl Metrics {
         action: Option<ActionId>,
         elapsed: Duration,
     ) {
-        let e = endpoint_index(endpoint);
-        self.decisions[e][outcome_index(outcome)].fetch_add(1, Relaxed);
+        let e = endpoint as usize;
+        self.decisions[e][outcome as usize].fetch_add(1, Relaxed);
         self.latency[e].observe(elapsed);
         if let Some(counters) = action.and_then(|a| self.actions.get(a.index())) {
             let slot = usize::from(outcome != Outcome::Allowed);
@@ -136,9 +143,10 @@ impl Metrics {
         let mut out = String::with_capacity(8192);
         out.push_str("# HELP keygate_requests_total API requests by endpoint and decision.\n");
         out.push_str("# TYPE keygate_requests_total counter\n");
-        for (e, (_, endpoint)) in ENDPOINTS.iter().enumerate() {
-            for (o, (_, outcome)) in OUTCOMES.iter().enumerate() {
-                let n = self.decisions[e][o].load(Relaxed);
+        for endpoint in Endpoint::ALL {
+            for outcome in Outcome::ALL {
+                let n = self.decisions[endpoint as usize][outcome as usize].load(Relaxed);
+                let (endpoint, outcome) = (endpoint.label(), outcome.label());
                 let _ = writeln!(
                     out,
                     "keygate_requests_total{{endpoint=\"{endpoint}\",decision=\"{outcome}\"}} {n}"
@@ -148,11 +156,7 @@ impl Metrics {
         out.push_str("# HELP keygate_action_requests_total Requests naming a catalog action, by action and result.\n");
         out.push_str("# TYPE keygate_action_requests_total counter\n");
         let catalog = snapshot.catalog();
-        for (i, counters) in self.actions.iter().enumerate() {
-            if i >= catalog.len() {
-                break;
-            }
-            let def = catalog.action(ActionId::from_index(i));
+        for ((_, def), counters) in catalog.actions().zip(&self.actions) {
             for (slot, result) in ["allowed", "denied"].iter().enumerate() {
                 let n = counters[slot].load(Relaxed);
                 if n > 0 {
@@ -166,8 +170,9 @@ impl Metrics {
         }
         out.push_str("# HELP keygate_request_duration_seconds Time to answer, by endpoint.\n");
         out.push_str("# TYPE keygate_request_duration_seconds histogram\n");
-        for (e, (_, endpoint)) in ENDPOINTS.iter().enumerate() {
-            let h = &self.latency[e];
+        for endpoint in Endpoint::ALL {
+            let h = &self.latency[endpoint as usize];
+            let endpoint = endpoint.label();
             let mut cumulative = 0;
             for (i, bound) in BUCKETS.iter().enumerate() {
                 cumulative += h.buckets[i].load(Relaxed);
