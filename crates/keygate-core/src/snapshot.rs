@@ -118,10 +118,14 @@ impl<'a> Authenticated<'a> {
 
     /// The catalog action `action` names, if one of the roles allows it.
     pub fn allows(&self, action: &str) -> Option<&'a ActionDef> {
-        let catalog = &self.snapshot.catalog;
-        let id = catalog.resolve(action)?;
+        self.allows_id(self.snapshot.catalog.resolve(action)?)
+    }
+
+    /// [`Authenticated::allows`] for an action already resolved against
+    /// this snapshot's catalog (callers that resolved it for their own use).
+    pub fn allows_id(&self, id: ActionId) -> Option<&'a ActionDef> {
         let allowed = self.snapshot.role_sets.allows(self.role_set, id);
-        allowed.then(|| catalog.action(id))
+        allowed.then(|| self.snapshot.catalog.action(id))
     }
 }
 
@@ -246,18 +250,21 @@ impl Snapshot {
         let Some(auth) = auth else {
             return Decision::AuthenticationFailed;
         };
-        match action.filter(|&id| self.role_sets.allows(auth.role_set, id)) {
-            Some(id) => Decision::Allowed(Grant {
+        match action.and_then(|id| auth.allows_id(id)) {
+            Some(action) => Decision::Allowed(Grant {
                 identifier: auth.identifier(),
                 admin: auth.admin(),
                 roles: auth.roles(),
-                action: self.catalog.action(id),
+                action,
             }),
             None => Decision::ActionNotAllowed,
         }
     }
 
-    /// Authenticates, resolving `action` along the way.
+    /// Authenticates, resolving `action` along the way: what callers use
+    /// that must tell "authentication failed" from "action not allowed"
+    /// themselves (the HTTP handlers), then check with
+    /// [`Authenticated::allows_id`].
     ///
     /// Ordered around memory latency: with a million credentials the slot is
     /// in no cache and fetching it costs about as much as the rest of the
@@ -265,7 +272,7 @@ impl Snapshot {
     /// need the slot (hashing the presented secret, resolving the action)
     /// runs while it is in flight; likewise the role set's bitset word is
     /// fetched while the hashes are compared.
-    fn authenticate_for<'a>(
+    pub fn authenticate_for<'a>(
         &'a self,
         identifier: &str,
         secret: &str,

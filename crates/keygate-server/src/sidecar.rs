@@ -74,13 +74,15 @@ pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
         }
     };
     let snapshot = state.live.load();
-    call.action(&request.action, snapshot.catalog().resolve(&request.action));
-    let Some(auth) = snapshot.authenticate(&request.identifier, &request.secret) else {
+    let (auth, action_id) =
+        snapshot.authenticate_for(&request.identifier, &request.secret, Some(&request.action));
+    call.action(&request.action, action_id);
+    let Some(auth) = auth else {
         let response = denied(StatusCode::UNAUTHORIZED, "authentication_failed", None);
         return call.finish(&state, Outcome::AuthenticationFailed, "-", response);
     };
     state.access.record(auth.identifier());
-    let Some(action) = auth.allows(&request.action) else {
+    let Some(action) = action_id.and_then(|id| auth.allows_id(id)) else {
         let response = denied(StatusCode::FORBIDDEN, "action_not_allowed", None);
         return call.finish(
             &state,

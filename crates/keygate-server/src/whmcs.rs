@@ -35,9 +35,10 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     let (identifier, secret) = credential(&params);
     let action = params.get("action").unwrap_or("");
     let snapshot = state.live.load();
-    call.action(action, snapshot.catalog().resolve(action));
+    let (auth, action_id) = snapshot.authenticate_for(identifier, secret, Some(action));
+    call.action(action, action_id);
 
-    let Some(auth) = snapshot.authenticate(identifier, secret) else {
+    let Some(auth) = auth else {
         let response = response::error(format, StatusCode::FORBIDDEN, "Authentication Failed");
         return call.finish(&state, Outcome::AuthenticationFailed, "-", response);
     };
@@ -50,7 +51,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         );
         return call.finish(&state, Outcome::BadRequest, auth.identifier(), response);
     }
-    if auth.allows(action).is_none() {
+    if action_id.and_then(|id| auth.allows_id(id)).is_none() {
         let message = format!(
             "Invalid Permissions: API action \"{}\" is not allowed",
             action.to_lowercase()
