@@ -302,7 +302,31 @@ impl Manager {
         if check_any && self.store.list_roles().await?.is_empty() {
             return Err(Error::Invalid(keygate_core::NO_ROLES_MESSAGE.into()));
         }
-        let role_ids = role_ids?;
+        self.generate_for(admin, description, role_ids?).await
+    }
+
+    /// Generates a credential holding the roles with these ids (the web
+    /// UI's form); a role deleted meanwhile is `NotFound`.
+    pub async fn generate_credential_with_ids(
+        &self,
+        admin: &str,
+        description: &str,
+        role_ids: &[RoleId],
+    ) -> Result<(Credential, PlainSecret)> {
+        if role_ids.is_empty() && self.store.list_roles().await?.is_empty() {
+            return Err(Error::Invalid(keygate_core::NO_ROLES_MESSAGE.into()));
+        }
+        self.generate_for(admin, description, role_ids.to_vec())
+            .await
+    }
+
+    /// Both generate paths, once the roles are known to exist.
+    async fn generate_for(
+        &self,
+        admin: &str,
+        description: &str,
+        role_ids: Vec<RoleId>,
+    ) -> Result<(Credential, PlainSecret)> {
         let admin = self.admin(admin).await?;
         let description = validate::description(description)?;
         let secret = PlainSecret::generate();

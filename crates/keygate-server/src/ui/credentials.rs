@@ -91,15 +91,15 @@ async fn generate_dialog(
     })
 }
 
-/// The role ids picked, as names (what the manager takes); a role that
-/// vanished since the form was shown is an error for the user.
-fn picked_role_names(roles: &[Role], ids: &[i64]) -> Result<Vec<String>, Error> {
+/// The role ids picked, each checked against the current roles: a role
+/// that vanished since the form was shown is an error for the user.
+fn picked_roles(roles: &[Role], ids: &[i64]) -> Result<Vec<RoleId>, Error> {
     ids.iter()
-        .map(|id| {
+        .map(|&id| {
             roles
                 .iter()
-                .find(|r| r.id.0 == *id)
-                .map(|r| r.name.clone())
+                .find(|r| r.id.0 == id)
+                .map(|r| r.id)
                 .ok_or_else(|| {
                     Error::Invalid(
                         "a role you picked no longer exists: pick the roles again".into(),
@@ -116,16 +116,15 @@ async fn generate_form(State(state): State<AppState>, Authed(session): Authed) -
 
 async fn generate(State(state): State<AppState>, posted: Posted) -> UiResult {
     let roles = state.manager.list_roles().await?;
-    let result = match picked_role_names(&roles, &posted.form.ids("roles")) {
-        Ok(names) => {
-            let (admin, description) = (posted.form.get("admin"), posted.form.get("description"));
-            state
-                .manager
-                .generate_credential(admin, description, &names)
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let role_ids = picked_roles(&roles, &posted.form.ids("roles"))?;
+        let (admin, description) = (posted.form.get("admin"), posted.form.get("description"));
+        let manager = &state.manager;
+        manager
+            .generate_credential_with_ids(admin, description, &role_ids)
+            .await
+    }
+    .await;
     match result {
         Ok((credential, secret)) => {
             let (token, now) = (&posted.session.token, Instant::now());
@@ -206,16 +205,14 @@ async fn update_roles(State(state): State<AppState>, posted: Posted) -> UiResult
     let ids = posted.form.ids("roles");
     let credential = state.manager.credential(identifier).await?;
     let roles = state.manager.list_roles().await?;
-    let result = match picked_role_names(&roles, &ids) {
-        Ok(_) => {
-            let role_ids: Vec<RoleId> = ids.iter().copied().map(RoleId).collect();
-            state
-                .manager
-                .edit_credential_by_id(credential.id, None, Some(&role_ids))
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let role_ids = picked_roles(&roles, &ids)?;
+        let manager = &state.manager;
+        manager
+            .edit_credential_by_id(credential.id, None, Some(&role_ids))
+            .await
+    }
+    .await;
     match result {
         Ok(credential) => {
             let note = format!("Roles of API credential {} saved.", credential.identifier);
