@@ -155,16 +155,13 @@ async fn add_form(State(state): State<AppState>, Authed(session): Authed) -> UiR
 
 async fn add(State(state): State<AppState>, posted: Posted) -> UiResult {
     let (username, password) = (posted.form.get("username"), posted.form.get("password"));
-    let result = match check_repeat(&posted.form) {
-        Ok(()) => state
-            .manager
-            .add_admin(username, password)
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let result = async {
+        check_repeat(&posted.form)?;
+        state.manager.add_admin(username, password).await
+    }
+    .await;
     match result {
-        Ok(()) => {
+        Ok(_) => {
             let note = format!("Admin {} added.", username.trim());
             state.ui.sessions.set_flash(&posted.session.token, note);
             Ok(see_other(ADMINS_URL))
@@ -196,15 +193,15 @@ async fn password_form(
 async fn change_password(State(state): State<AppState>, posted: Posted) -> UiResult {
     let username = posted.form.get("username");
     let admin = state.manager.admin(username).await?;
-    let result = match check_repeat(&posted.form) {
-        Ok(()) => {
-            state
-                .manager
-                .change_password(&admin.username, posted.form.get("password"))
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        check_repeat(&posted.form)?;
+        let password = posted.form.get("password");
+        state
+            .manager
+            .change_password(&admin.username, password)
+            .await
+    }
+    .await;
     match result {
         Ok(()) => {
             // Other sessions of this admin may belong to whoever knew the old password.
