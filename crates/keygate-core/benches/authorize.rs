@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
-use keygate_core::{Catalog, Decision, Snapshot};
+use keygate_core::{Call, Catalog, Decision, Snapshot};
 
 use common::{fixture, Probe, SIZES};
 
@@ -71,9 +71,9 @@ impl Case {
         match self {
             Case::Hit => matches!(decision, Decision::Allowed(_)),
             Case::WrongSecret | Case::UnknownIdentifier => {
-                matches!(decision, Decision::AuthenticationFailed)
+                matches!(decision, Decision::AuthenticationFailed { .. })
             }
-            Case::NotAllowed => matches!(decision, Decision::ActionNotAllowed),
+            Case::NotAllowed => matches!(decision, Decision::ActionNotAllowed { .. }),
         }
     }
 }
@@ -90,7 +90,7 @@ fn benches(c: &mut Criterion) {
             // A wrong fixture would time the wrong path: check a sample first.
             for i in 0..probes.len().min(1_000) {
                 let (identifier, secret, action) = case.request(&probes[i], &probes[(i + 1) % n]);
-                let decision = snapshot.authorize(identifier, secret, action);
+                let decision = snapshot.decide(&Call::new(identifier, secret, action));
                 assert!(case.expected(&decision), "{} probe {i}", case.name());
             }
 
@@ -108,7 +108,7 @@ fn benches(c: &mut Criterion) {
                     let next = if i + 1 == n { 0 } else { i + 1 };
                     let (identifier, secret, action) = case.request(&probes[i], &probes[next]);
                     i = next;
-                    snapshot.authorize(black_box(identifier), black_box(secret), black_box(action))
+                    snapshot.decide(black_box(&Call::new(identifier, secret, action)))
                 });
             });
             group.finish();

@@ -6,6 +6,7 @@
 pub mod action_set;
 pub mod catalog;
 pub mod model;
+pub mod params;
 pub mod password;
 pub mod secret;
 pub mod snapshot;
@@ -14,8 +15,9 @@ pub mod validate;
 pub use action_set::ActionSet;
 pub use catalog::{ActionDef, ActionId, Catalog, CatalogError, CustomAction};
 pub use model::{AdminId, CredentialId, RoleId};
+pub use params::{CanonicalParams, ParamError, Special};
 pub use secret::{ConfigSecret, PlainSecret, SecretHashes};
-pub use snapshot::{Decision, Grant, Snapshot, SnapshotSource};
+pub use snapshot::{Authenticated, Call, Decision, Grant, Snapshot, SnapshotSource};
 
 /// Name of the role given to credentials imported as full-access legacy
 /// credentials (`keygate credential import`).

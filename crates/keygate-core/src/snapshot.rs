@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::action_set::ActionSet;
 use crate::catalog::{ActionDef, ActionId, Catalog};
 use crate::model::{AdminId, RoleId};
+use crate::params::{CanonicalParams, Special};
 use crate::secret::{PresentedSecret, SecretHashes};
 
 /// An admin as the snapshot needs it.
@@ -67,37 +68,118 @@ struct AdminView {
     enabled: bool,
 }
 
-/// The outcome of [`Snapshot::authorize`].
-#[derive(Debug, PartialEq, Eq)]
+/// What a call asks for: a credential and an action, read from the
+/// canonical parameters (gateway, [`Call::from_params`]) or from the
+/// sidecar's request ([`Call::new`]). Later rules (client scope) read the
+/// parameters themselves, which is why they travel with the call.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    /// The presented identifier.
+    pub identifier: &'a str,
+    /// The presented secret (or its md5 hex).
+    pub secret: &'a str,
+    /// The requested action as sent; empty when missing.
+    pub action: &'a str,
+    /// The call's canonical parameters, when it came through the gateway.
+    pub params: Option<&'a CanonicalParams>,
+}
+
+impl<'a> Call<'a> {
+    /// A call named by its three fields (the sidecar, tests, benches).
+    pub fn new(identifier: &'a str, secret: &'a str, action: &'a str) -> Self {
+        Self {
+            identifier,
+            secret,
+            action,
+            params: None,
+        }
+    }
+
+    /// The call a gateway request makes: `identifier` + `secret` (else
+    /// `username` + `password`) and `action`, all canonical.
+    pub fn from_params(params: &'a CanonicalParams) -> Self {
+        let (identifier, secret) = params.credential();
+        Self {
+            identifier,
+            secret,
+            action: params.text(Special::Action),
+            params: Some(params),
+        }
+    }
+}
+
+/// The outcome of [`Snapshot::decide`]: every case a caller must answer.
+#[derive(Debug)]
 pub enum Decision<'a> {
     /// Valid credential and a role allows the action.
     Allowed(Grant<'a>),
     /// No such identifier, wrong secret, or the owning admin is disabled.
-    AuthenticationFailed,
+    /// The action is resolved anyway, for metrics.
+    AuthenticationFailed {
+        /// The requested action, if the catalog knows it.
+        action: Option<ActionId>,
+    },
+    /// Valid credential, but the call names no action.
+    ActionMissing(Authenticated<'a>),
     /// Valid credential, but no role allows the action (or it is unknown).
-    ActionNotAllowed,
+    ActionNotAllowed {
+        /// Who asked.
+        credential: Authenticated<'a>,
+        /// The requested action, if the catalog knows it.
+        action: Option<ActionId>,
+    },
+}
+
+impl<'a> Decision<'a> {
+    /// The requested action's catalog id, when known.
+    pub fn action_id(&self) -> Option<ActionId> {
+        match self {
+            Decision::Allowed(grant) => Some(grant.action_id),
+            Decision::AuthenticationFailed { action }
+            | Decision::ActionNotAllowed { action, .. } => *action,
+            Decision::ActionMissing(_) => None,
+        }
+    }
+
+    /// The authenticated credential, unless authentication failed.
+    pub fn credential(&self) -> Option<&Authenticated<'a>> {
+        match self {
+            Decision::Allowed(grant) => Some(&grant.credential),
+            Decision::ActionMissing(credential) | Decision::ActionNotAllowed { credential, .. } => {
+                Some(credential)
+            }
+            Decision::AuthenticationFailed { .. } => None,
+        }
+    }
 }
 
 /// Who was allowed what.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Grant<'a> {
-    /// The credential's identifier.
-    pub identifier: &'a str,
-    /// The owning admin's username.
-    pub admin: &'a str,
-    /// Names of the credential's roles.
-    pub roles: &'a [Arc<str>],
+    /// The credential.
+    pub credential: Authenticated<'a>,
     /// The action, canonical spelling (aliases resolved).
     pub action: &'a ActionDef,
+    /// The action's catalog id.
+    pub action_id: ActionId,
 }
 
 /// A credential whose identifier and secret checked out.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Authenticated<'a> {
     snapshot: &'a Snapshot,
     identifier: &'a str,
     admin: u32,
     role_set: u32,
+}
+
+impl std::fmt::Debug for Authenticated<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("identifier", &self.identifier)
+            .field("admin", &self.admin())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Authenticated<'a> {
@@ -244,27 +326,28 @@ impl Snapshot {
         self.authenticate_for(identifier, secret, None).0
     }
 
-    /// The whole decision: authenticate, then check the action.
-    pub fn authorize<'a>(&'a self, identifier: &str, secret: &str, action: &str) -> Decision<'a> {
-        let (auth, action) = self.authenticate_for(identifier, secret, Some(action));
-        let Some(auth) = auth else {
-            return Decision::AuthenticationFailed;
+    /// The one decision every caller uses (gateway, sidecar, tests,
+    /// benches): authenticate, then check the action.
+    pub fn decide<'a>(&'a self, call: &Call<'_>) -> Decision<'a> {
+        let (credential, action) =
+            self.authenticate_for(call.identifier, call.secret, Some(call.action));
+        let Some(credential) = credential else {
+            return Decision::AuthenticationFailed { action };
         };
-        match action.and_then(|id| auth.allows_id(id)) {
-            Some(action) => Decision::Allowed(Grant {
-                identifier: auth.identifier(),
-                admin: auth.admin(),
-                roles: auth.roles(),
+        if call.action.is_empty() {
+            return Decision::ActionMissing(credential);
+        }
+        match action.and_then(|id| Some((id, credential.allows_id(id)?))) {
+            Some((action_id, action)) => Decision::Allowed(Grant {
+                credential,
                 action,
+                action_id,
             }),
-            None => Decision::ActionNotAllowed,
+            None => Decision::ActionNotAllowed { credential, action },
         }
     }
 
-    /// Authenticates, resolving `action` along the way: what callers use
-    /// that must tell "authentication failed" from "action not allowed"
-    /// themselves (the HTTP handlers), then check with
-    /// [`Authenticated::allows_id`].
+    /// Authenticates, resolving `action` along the way.
     ///
     /// Ordered around memory latency: with a million credentials the slot is
     /// in no cache and fetching it costs about as much as the rest of the
@@ -272,7 +355,7 @@ impl Snapshot {
     /// need the slot (hashing the presented secret, resolving the action)
     /// runs while it is in flight; likewise the role set's bitset word is
     /// fetched while the hashes are compared.
-    pub fn authenticate_for<'a>(
+    fn authenticate_for<'a>(
         &'a self,
         identifier: &str,
         secret: &str,

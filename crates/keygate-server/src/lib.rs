@@ -7,7 +7,7 @@ mod calls;
 pub mod config;
 pub mod live;
 pub mod metrics;
-mod params;
+pub mod params;
 mod response;
 mod sidecar;
 pub mod ui;

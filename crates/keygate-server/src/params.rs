@@ -1,18 +1,14 @@
-//! WHMCS request parameters: the query string and the body
-//! (`application/x-www-form-urlencoded` or `multipart/form-data`), body
-//! winning. Keys stay exactly as sent, so PHP arrays (`pid[]`, `pid[0]`)
-//! pass through untouched and in order.
+//! Reading a gateway request's raw parameters: the query string and the
+//! body (`application/x-www-form-urlencoded` or `multipart/form-data`).
+//! Names stay raw here; `keygate_core::params` makes them canonical.
+
+use std::borrow::Cow;
 
 use axum::body::Body;
 use bytes::Bytes;
+use keygate_core::params::{urlencoded, RawPair};
 
-/// Parameters in the order they arrived, keys and values decoded.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Params {
-    pairs: Vec<(String, String)>,
-}
-
-/// Why the parameters could not be read.
+/// Why the body could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ParamsError {
     /// The body is larger than the configured limit.
@@ -23,51 +19,9 @@ pub enum ParamsError {
     Malformed(String),
 }
 
-impl Params {
-    /// Parameters of a query string (`None`: no query).
-    pub fn from_query(query: Option<&str>) -> Self {
-        Self {
-            pairs: parse_urlencoded(query.unwrap_or("").as_bytes()),
-        }
-    }
-
-    /// The value of the last `key` parameter, if any.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The value of the last `key` parameter, if it is not empty.
-    pub fn get_non_empty(&self, key: &str) -> Option<&str> {
-        self.get(key).filter(|v| !v.is_empty())
-    }
-
-    /// Every pair, in order.
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.pairs
-    }
-
-    /// Merges body parameters in: every key the body carries replaces the
-    /// query's values of that key.
-    pub fn merge_body(self, body: Params) -> Params {
-        let mut pairs: Vec<(String, String)> = self
-            .pairs
-            .into_iter()
-            .filter(|(k, _)| !body.pairs.iter().any(|(bk, _)| bk == k))
-            .collect();
-        pairs.extend(body.pairs);
-        Params { pairs }
-    }
-}
-
-fn parse_urlencoded(bytes: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(bytes)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .filter(|(k, _)| !k.is_empty())
-        .collect()
+/// Raw pairs of a query string (`None`: no query).
+pub fn query_pairs(query: Option<&str>) -> Vec<RawPair<'_>> {
+    urlencoded::parse(query.unwrap_or("").as_bytes())
 }
 
 /// Reads at most `limit` bytes of body.
@@ -84,92 +38,113 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ParamsError> {
     })
 }
 
-/// Body parameters, by content type; other content types carry none.
-pub async fn parse_body(content_type: Option<&str>, body: Bytes) -> Result<Params, ParamsError> {
-    let Some(content_type) = content_type else {
-        return Ok(Params {
-            pairs: parse_urlencoded(&body),
-        });
-    };
+/// Raw body pairs, by content type (none given: a form); other content
+/// types carry none.
+pub async fn body_pairs<'b>(
+    content_type: Option<&str>,
+    body: &'b Bytes,
+) -> Result<Vec<RawPair<'b>>, ParamsError> {
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
     let mime = content_type
+        .unwrap_or("")
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
     match mime.as_str() {
-        "application/x-www-form-urlencoded" | "" => Ok(Params {
-            pairs: parse_urlencoded(&body),
-        }),
-        "multipart/form-data" => parse_multipart(content_type, body).await,
-        _ => Ok(Params::default()),
+        "application/x-www-form-urlencoded" | "" => Ok(urlencoded::parse(body)),
+        "multipart/form-data" => multipart_pairs(content_type.unwrap_or(""), body.clone()).await,
+        _ => Ok(Vec::new()),
     }
 }
 
-async fn parse_multipart(content_type: &str, body: Bytes) -> Result<Params, ParamsError> {
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|e| ParamsError::Malformed(format!("multipart: {e}")))?;
+/// Multipart fields, byte for byte. A file part is refused: PHP would put
+/// it in `$_FILES`, and keygate forwards a form.
+async fn multipart_pairs(
+    content_type: &str,
+    body: Bytes,
+) -> Result<Vec<RawPair<'static>>, ParamsError> {
+    let malformed = |e: multer::Error| ParamsError::Malformed(format!("multipart: {e}"));
+    let boundary = multer::parse_boundary(content_type).map_err(malformed)?;
     let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut pairs = Vec::new();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ParamsError::Malformed(format!("multipart: {e}")))?
-    {
-        let Some(name) = field.name().map(str::to_string) else {
+    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+        if field.file_name().is_some() {
+            return Err(ParamsError::Malformed(
+                "file uploads are not supported".into(),
+            ));
+        }
+        let Some(name) = field.name().map(|n| n.as_bytes().to_vec()) else {
             continue;
         };
-        let value = field
-            .text()
-            .await
-            .map_err(|e| ParamsError::Malformed(format!("multipart: {e}")))?;
-        pairs.push((name, value));
+        let value = field.bytes().await.map_err(malformed)?;
+        pairs.push((Cow::Owned(name), Cow::Owned(value.to_vec())));
     }
-    Ok(Params { pairs })
+    Ok(pairs)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn body_wins_and_arrays_stay_untouched() {
-        let query = Params::from_query(Some("action=GetClients&responsetype=xml&pid%5B%5D=1"));
-        let body = Params {
-            pairs: parse_urlencoded(b"responsetype=json&pid[]=2&pid[]=3&x=a+b%26c"),
-        };
-        let merged = query.merge_body(body);
-        assert_eq!(merged.get("action"), Some("GetClients"));
-        assert_eq!(merged.get("responsetype"), Some("json"));
-        let pids: Vec<&str> = merged
-            .pairs()
+    fn show(pairs: &[RawPair<'_>]) -> Vec<(String, String)> {
+        pairs
             .iter()
-            .filter(|(k, _)| k == "pid[]")
-            .map(|(_, v)| v.as_str())
-            .collect();
-        assert_eq!(pids, ["2", "3"]);
-        assert_eq!(merged.get("x"), Some("a b&c"));
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into(),
+                    String::from_utf8_lossy(v).into(),
+                )
+            })
+            .collect()
     }
 
     #[tokio::test]
-    async fn multipart_fields_are_read() {
-        let body = "--XX\r\nContent-Disposition: form-data; name=\"action\"\r\n\r\nGetClients\r\n--XX\r\nContent-Disposition: form-data; name=\"pid[0]\"\r\n\r\n7\r\n--XX--\r\n";
-        let params = parse_body(Some("multipart/form-data; boundary=XX"), Bytes::from(body))
+    async fn multipart_fields_are_read_raw() {
+        let body = Bytes::from("--XX\r\nContent-Disposition: form-data; name=\" action\"\r\n\r\nGetClients\r\n--XX\r\nContent-Disposition: form-data; name=\"pid[0]\"\r\n\r\n7\r\n--XX--\r\n");
+        let pairs = body_pairs(Some("multipart/form-data; boundary=XX"), &body)
             .await
             .unwrap();
-        assert_eq!(params.get("action"), Some("GetClients"));
-        assert_eq!(params.get("pid[0]"), Some("7"));
-        assert!(parse_body(Some("multipart/form-data"), Bytes::new())
+        assert_eq!(
+            show(&pairs),
+            [
+                (" action".into(), "GetClients".into()),
+                ("pid[0]".into(), "7".into())
+            ]
+        );
+        assert!(body_pairs(Some("multipart/form-data"), &body)
             .await
             .is_err());
     }
 
     #[tokio::test]
-    async fn other_content_types_carry_no_parameters() {
-        let params = parse_body(Some("application/json"), Bytes::from("{\"action\":1}"))
+    async fn multipart_files_are_refused() {
+        let body = Bytes::from("--XX\r\nContent-Disposition: form-data; name=\"action\"; filename=\"a.txt\"\r\n\r\nGetClients\r\n--XX--\r\n");
+        let error = body_pairs(Some("multipart/form-data; boundary=XX"), &body)
             .await
-            .unwrap();
-        assert!(params.pairs().is_empty());
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "Invalid request body: file uploads are not supported"
+        );
+    }
+
+    #[tokio::test]
+    async fn forms_and_other_content_types() {
+        let form = Bytes::from("a=1&b=%20");
+        let pairs = body_pairs(None, &form).await.unwrap();
+        assert_eq!(
+            show(&pairs),
+            [("a".into(), "1".into()), ("b".into(), " ".into())]
+        );
+        let json = Bytes::from("{\"action\":1}");
+        assert!(body_pairs(Some("application/json"), &json)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

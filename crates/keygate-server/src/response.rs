@@ -23,6 +23,11 @@ impl Format {
             _ => Format::Nvp,
         }
     }
+
+    /// [`Format::from_param`] for a raw parameter value.
+    pub fn from_bytes(value: Option<&[u8]>) -> Self {
+        Self::from_param(value.and_then(|v| std::str::from_utf8(v).ok()))
+    }
 }
 
 /// `{"result":"error","message":M}` and its XML and NVP equivalents.

@@ -12,6 +12,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use keygate_core::{Call, Decision};
+
 use crate::calls::CallLog;
 use crate::metrics::{Endpoint, Outcome};
 use crate::AppState;
@@ -65,39 +67,41 @@ fn denied(status: StatusCode, reason: &str, message: Option<String>) -> Response
 /// Answers 200 allowed, 401 authentication_failed, 403 action_not_allowed
 /// or 400 bad_request.
 pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
-    let mut call = CallLog::start(Endpoint::Authorize);
+    let mut log = CallLog::start(Endpoint::Authorize);
     let request: AuthorizeRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {
             let response = denied(StatusCode::BAD_REQUEST, "bad_request", Some(e.to_string()));
-            return call.finish(&state, Outcome::BadRequest, "-", response);
+            return log.finish(&state, Outcome::BadRequest, "-", response);
         }
     };
     let snapshot = state.live.load();
-    let (auth, action_id) =
-        snapshot.authenticate_for(&request.identifier, &request.secret, Some(&request.action));
-    call.action(&request.action, action_id);
-    let Some(auth) = auth else {
-        let response = denied(StatusCode::UNAUTHORIZED, "authentication_failed", None);
-        return call.finish(&state, Outcome::AuthenticationFailed, "-", response);
+    let call = Call::new(&request.identifier, &request.secret, &request.action);
+    let decision = snapshot.decide(&call);
+    log.action(call.action, decision.action_id());
+    if let Some(credential) = decision.credential() {
+        state.access.record(credential.identifier());
+    }
+    let grant = match decision {
+        Decision::Allowed(grant) => grant,
+        Decision::AuthenticationFailed { .. } => {
+            let response = denied(StatusCode::UNAUTHORIZED, "authentication_failed", None);
+            return log.finish(&state, Outcome::AuthenticationFailed, "-", response);
+        }
+        Decision::ActionMissing(credential) | Decision::ActionNotAllowed { credential, .. } => {
+            let response = denied(StatusCode::FORBIDDEN, "action_not_allowed", None);
+            let identifier = credential.identifier();
+            return log.finish(&state, Outcome::ActionNotAllowed, identifier, response);
+        }
     };
-    state.access.record(auth.identifier());
-    let Some(action) = action_id.and_then(|id| auth.allows_id(id)) else {
-        let response = denied(StatusCode::FORBIDDEN, "action_not_allowed", None);
-        return call.finish(
-            &state,
-            Outcome::ActionNotAllowed,
-            auth.identifier(),
-            response,
-        );
-    };
+    let credential = grant.credential;
     let body = Allowed {
         allowed: true,
-        action: &action.name,
-        identifier: auth.identifier(),
-        admin: auth.admin(),
-        roles: auth.roles().iter().map(|r| &**r).collect(),
+        action: &grant.action.name,
+        identifier: credential.identifier(),
+        admin: credential.admin(),
+        roles: credential.roles().iter().map(|r| &**r).collect(),
     };
     let response = answer(StatusCode::OK, &body);
-    call.finish(&state, Outcome::Allowed, auth.identifier(), response)
+    log.finish(&state, Outcome::Allowed, credential.identifier(), response)
 }

@@ -5,11 +5,7 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 
 use crate::config::UpstreamConfig;
-use crate::params::Params;
-
-/// Parameters never forwarded: the client's own credential.
-const CLIENT_CREDENTIAL_KEYS: [&str; 5] =
-    ["identifier", "secret", "username", "password", "accesskey"];
+use keygate_core::CanonicalParams;
 
 /// A pooled HTTP client for the configured upstream.
 pub struct Upstream {
@@ -42,25 +38,22 @@ impl Upstream {
         })
     }
 
-    /// The form the upstream receives, urlencoded: the client's
-    /// parameters minus its credential, plus the master credential.
-    pub fn forwarded_form(&self, params: &Params) -> String {
-        let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
-        for (key, value) in params.pairs() {
-            if !CLIENT_CREDENTIAL_KEYS.contains(&key.as_str()) {
-                form.append_pair(key, value);
+    /// The form the upstream receives: the canonical parameters, without
+    /// anything the client sent under a credential name, plus the master
+    /// credential.
+    pub fn forwarded_form(&self, params: &CanonicalParams) -> String {
+        let identifier = ("identifier", self.config.identifier.expose().as_bytes());
+        let secret = ("secret", self.config.secret.expose().as_bytes());
+        match &self.config.accesskey {
+            Some(key) => {
+                params.forward_form(&[identifier, secret, ("accesskey", key.expose().as_bytes())])
             }
+            None => params.forward_form(&[identifier, secret]),
         }
-        form.append_pair("identifier", self.config.identifier.expose());
-        form.append_pair("secret", self.config.secret.expose());
-        if let Some(accesskey) = &self.config.accesskey {
-            form.append_pair("accesskey", accesskey.expose());
-        }
-        form.finish()
     }
 
     /// POSTs the call and returns the upstream's status, content type and body.
-    pub async fn forward(&self, params: &Params) -> Result<Response, Unavailable> {
+    pub async fn forward(&self, params: &CanonicalParams) -> Result<Response, Unavailable> {
         let response = self
             .client
             .post(self.url.clone())

@@ -1,71 +1,65 @@
 //! `GET|POST /includes/api.php`: the WHMCS-compatible gateway.
+//!
+//! The parameters are made canonical first (`keygate_core::params`): the
+//! decision reads them and the upstream receives the form keygate writes
+//! from them, never the client's own bytes.
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
+use keygate_core::params::{plain_value, RawPair, Special};
+use keygate_core::{Call, CanonicalParams, Decision};
 
 use crate::calls::CallLog;
 use crate::metrics::{Endpoint, Outcome};
-use crate::params::{self, Params, ParamsError};
+use crate::params::{self, ParamsError};
 use crate::response::{self, Format};
 use crate::AppState;
 
 /// Authenticates, authorizes and forwards one WHMCS API call.
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
-    let mut call = CallLog::start(Endpoint::Gateway);
+    let mut log = CallLog::start(Endpoint::Gateway);
     let (parts, body) = request.into_parts();
-    let query = Params::from_query(parts.uri.query());
+    let query = params::query_pairs(parts.uri.query());
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let params = match read_params(&state, content_type, body).await {
-        Ok(body) => query.merge_body(body),
-        Err(e) => {
-            let format = Format::from_param(query.get("responsetype"));
-            let status = match e {
-                ParamsError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-                ParamsError::Malformed(_) => StatusCode::BAD_REQUEST,
-            };
-            let response = response::error(format, status, &e.to_string());
-            return call.finish(&state, Outcome::BadRequest, "-", response);
+    let bytes = match params::read_body(body, state.config.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(e) => return refuse_body(&state, &log, &query, e),
+    };
+    let body = match params::body_pairs(content_type, &bytes).await {
+        Ok(body) => body,
+        Err(e) => return refuse_body(&state, &log, &query, e),
+    };
+    let params = match CanonicalParams::from_sources(&query, &body) {
+        Ok(params) => params,
+        Err(refused) => {
+            let format = Format::from_bytes(refused.responsetype.as_deref());
+            let message = refused.error.to_string();
+            let response = response::error(format, StatusCode::BAD_REQUEST, &message);
+            return log.finish(&state, Outcome::BadRequest, "-", response);
         }
     };
-    let format = Format::from_param(params.get("responsetype"));
-    let (identifier, secret) = credential(&params);
-    let action = params.get("action").unwrap_or("");
+    let format = Format::from_bytes(params.special(Special::Responsetype));
+    let call = Call::from_params(&params);
     let snapshot = state.live.load();
-    let (auth, action_id) = snapshot.authenticate_for(identifier, secret, Some(action));
-    call.action(action, action_id);
-
-    let Some(auth) = auth else {
-        let response = response::error(format, StatusCode::FORBIDDEN, "Authentication Failed");
-        return call.finish(&state, Outcome::AuthenticationFailed, "-", response);
+    let decision = snapshot.decide(&call);
+    log.action(call.action, decision.action_id());
+    let identifier = match decision.credential() {
+        Some(credential) => {
+            state.access.record(credential.identifier());
+            credential.identifier().to_owned()
+        }
+        None => "-".to_owned(),
     };
-    state.access.record(auth.identifier());
-    if action.is_empty() {
-        let response = response::error(
-            format,
-            StatusCode::BAD_REQUEST,
-            "Parameter action is required",
-        );
-        return call.finish(&state, Outcome::BadRequest, auth.identifier(), response);
-    }
-    if action_id.and_then(|id| auth.allows_id(id)).is_none() {
-        let message = format!(
-            "Invalid Permissions: API action \"{}\" is not allowed",
-            action.to_lowercase()
-        );
-        let response = response::error(format, StatusCode::FORBIDDEN, &message);
-        return call.finish(
-            &state,
-            Outcome::ActionNotAllowed,
-            auth.identifier(),
-            response,
-        );
-    }
-    let identifier = auth.identifier().to_string();
+    let denial = denial(&decision, call.action);
     drop(snapshot);
+    if let Some((outcome, status, message)) = denial {
+        let response = response::error(format, status, &message);
+        return log.finish(&state, outcome, &identifier, response);
+    }
     let response = match &state.upstream {
         None => response::error(
             format,
@@ -81,28 +75,47 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
             }
         },
     };
-    call.finish(&state, Outcome::Allowed, &identifier, response)
+    log.finish(&state, Outcome::Allowed, &identifier, response)
 }
 
-async fn read_params(
+/// The answer to every decision but "allowed" (DESIGN.md's gateway table).
+fn denial(decision: &Decision<'_>, action: &str) -> Option<(Outcome, StatusCode, String)> {
+    match decision {
+        Decision::Allowed(_) => None,
+        Decision::AuthenticationFailed { .. } => Some((
+            Outcome::AuthenticationFailed,
+            StatusCode::FORBIDDEN,
+            "Authentication Failed".into(),
+        )),
+        Decision::ActionMissing(_) => Some((
+            Outcome::BadRequest,
+            StatusCode::BAD_REQUEST,
+            "Parameter action is required".into(),
+        )),
+        Decision::ActionNotAllowed { .. } => Some((
+            Outcome::ActionNotAllowed,
+            StatusCode::FORBIDDEN,
+            format!(
+                "Invalid Permissions: API action \"{}\" is not allowed",
+                action.to_lowercase()
+            ),
+        )),
+    }
+}
+
+/// A body that could not be read: 413 or 400, in the format the query
+/// asked for.
+fn refuse_body(
     state: &AppState,
-    content_type: Option<&str>,
-    body: axum::body::Body,
-) -> Result<Params, ParamsError> {
-    let bytes = params::read_body(body, state.config.max_body_bytes).await?;
-    if bytes.is_empty() {
-        return Ok(Params::default());
-    }
-    params::parse_body(content_type, bytes).await
-}
-
-/// `identifier` + `secret`, else `username` + `password`.
-fn credential(params: &Params) -> (&str, &str) {
-    match params.get_non_empty("identifier") {
-        Some(identifier) => (identifier, params.get("secret").unwrap_or("")),
-        None => (
-            params.get("username").unwrap_or(""),
-            params.get("password").unwrap_or(""),
-        ),
-    }
+    log: &CallLog<'_>,
+    query: &[RawPair<'_>],
+    e: ParamsError,
+) -> Response {
+    let format = Format::from_bytes(plain_value(query, &[], Special::Responsetype).as_deref());
+    let status = match e {
+        ParamsError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        ParamsError::Malformed(_) => StatusCode::BAD_REQUEST,
+    };
+    let response = response::error(format, status, &e.to_string());
+    log.finish(state, Outcome::BadRequest, "-", response)
 }

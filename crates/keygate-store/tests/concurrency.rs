@@ -216,7 +216,11 @@ async fn simultaneous_generation_writes_whole_credentials(db: TestDb) {
     let source = pair.1.store().snapshot_source().await.unwrap();
     let snapshot = Snapshot::build(&source, Arc::new(Catalog::builtin()));
     for (credential, secret) in &secrets {
-        let decision = snapshot.authorize(&credential.identifier, secret.expose(), "OpenTicket");
+        let decision = snapshot.decide(&keygate_core::Call::new(
+            &credential.identifier,
+            secret.expose(),
+            "OpenTicket",
+        ));
         assert!(matches!(decision, keygate_core::Decision::Allowed(_)));
     }
 }

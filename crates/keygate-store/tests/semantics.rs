@@ -46,7 +46,7 @@ async fn allowed(manager: &Manager, identifier: &str, secret: &str, action: &str
     matches!(
         snapshot(manager)
             .await
-            .authorize(identifier, secret, action),
+            .decide(&keygate_core::Call::new(identifier, secret, action)),
         Decision::Allowed(_)
     )
 }

@@ -1,0 +1,296 @@
+//! The canonical parameter model: a request's parameters exactly as the PHP
+//! behind the gateway (WHMCS) would see them, and the only form keygate
+//! forwards.
+//!
+//! A gateway that checks raw names while PHP runs canonical ones can be
+//! walked around (` action=DeleteClient` is `action` to PHP). So every name
+//! is parsed the way PHP registers it ([`name`]), the values are placed in
+//! PHP's arrays ([`array`]), `$_REQUEST` is merged from the query and the
+//! body, and the decision reads that. The upstream then receives a form
+//! keygate writes itself from the same model, with every name spelled so
+//! that PHP parses it back to the same place: what is authorized is, by
+//! construction, what runs. See `docs/security.md`.
+
+pub mod array;
+pub mod name;
+pub mod urlencoded;
+
+use std::borrow::Cow;
+
+pub use array::{Key, PhpArray, Value};
+use name::NameParse;
+
+/// PHP's default `max_input_vars`: more pairs than this in one source and
+/// PHP silently drops the rest, so keygate refuses instead.
+pub const MAX_INPUT_VARS: usize = 1000;
+
+/// Pairs keygate adds to every forwarded form: the master `identifier`,
+/// `secret` and `accesskey`.
+pub const MASTER_PAIRS: usize = 3;
+
+/// One `(name, value)` pair as received, decoded but not canonicalized.
+pub type RawPair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// The names that decide who calls what and how errors look: each may
+/// occur once, as a plain string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Special {
+    /// `action`: what is authorized.
+    Action,
+    /// `identifier`: the client's credential.
+    Identifier,
+    /// `secret`: the client's credential.
+    Secret,
+    /// `username`: the client's credential, older clients.
+    Username,
+    /// `password`: the client's credential, older clients.
+    Password,
+    /// `accesskey`: WHMCS's own access key; the upstream's is used.
+    Accesskey,
+    /// `responsetype`: the answer's format.
+    Responsetype,
+}
+
+impl Special {
+    /// Every special name, in the order ambiguity is reported.
+    pub const ALL: [Special; 7] = [
+        Special::Action,
+        Special::Identifier,
+        Special::Secret,
+        Special::Username,
+        Special::Password,
+        Special::Accesskey,
+        Special::Responsetype,
+    ];
+
+    /// The canonical, lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Special::Action => "action",
+            Special::Identifier => "identifier",
+            Special::Secret => "secret",
+            Special::Username => "username",
+            Special::Password => "password",
+            Special::Accesskey => "accesskey",
+            Special::Responsetype => "responsetype",
+        }
+    }
+
+    /// Whether the client's value is forwarded (action, responsetype) or
+    /// dropped for the master credential's.
+    pub fn forwarded(self) -> bool {
+        match self {
+            Special::Action | Special::Responsetype => true,
+            Special::Identifier
+            | Special::Secret
+            | Special::Username
+            | Special::Password
+            | Special::Accesskey => false,
+        }
+    }
+
+    /// The special name `base` is, ignoring ASCII case: PHP itself is
+    /// case-sensitive, but a case variant must never slip past as an
+    /// ordinary parameter.
+    pub fn of(base: &[u8]) -> Option<Special> {
+        Special::ALL
+            .into_iter()
+            .find(|s| base.eq_ignore_ascii_case(s.name().as_bytes()))
+    }
+}
+
+/// Why a request's parameters are refused before any decision.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    /// A special name given more than once, or as an array.
+    #[error("Ambiguous parameter: {}", .0.name())]
+    Ambiguous(Special),
+    /// More pairs than PHP's `max_input_vars`.
+    #[error("Too many parameters")]
+    TooMany,
+    /// A name nested deeper than PHP's `max_input_nesting_level`.
+    #[error("Parameter nested too deeply (limit {})", name::MAX_NESTING)]
+    TooDeep,
+}
+
+/// A refusal, with the `responsetype` to answer it in when one is clear.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// Why.
+    pub error: ParamError,
+    /// The last plain `responsetype` value sent, if any.
+    pub responsetype: Option<Vec<u8>>,
+}
+
+/// See the module documentation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CanonicalParams {
+    special: [Option<Vec<u8>>; 7],
+    rest: PhpArray,
+}
+
+impl CanonicalParams {
+    /// `$_REQUEST` of a call: the query's variables, then the body's over
+    /// them (PHP's `request_order = "GP"`), with the special names taken
+    /// out and checked.
+    pub fn from_sources(query: &[RawPair<'_>], body: &[RawPair<'_>]) -> Result<Self, Refused> {
+        Self::build(query, body).map_err(|error| Refused {
+            error,
+            responsetype: plain_value(query, body, Special::Responsetype),
+        })
+    }
+
+    fn build(query: &[RawPair<'_>], body: &[RawPair<'_>]) -> Result<Self, ParamError> {
+        let mut seen = [0usize; 7];
+        let mut request = register(query, &mut seen)?;
+        request.merge(register(body, &mut seen)?);
+        request.prune_empty();
+        let mut special: [Option<Vec<u8>>; 7] = Default::default();
+        for (i, name) in Special::ALL.into_iter().enumerate() {
+            if seen[i] == 0 {
+                continue;
+            }
+            // Seen once and plain: exactly one top-level string key of
+            // this name (in some case) is in the merged array.
+            let key = request
+                .entries()
+                .iter()
+                .find(|(k, _)| k.is_named(name.name()))
+                .map(|(k, _)| k.clone());
+            if let Some(Value::Str(value)) = key.and_then(|k| request.remove(&k)) {
+                special[i] = Some(value);
+            }
+        }
+        let params = Self {
+            special,
+            rest: request,
+        };
+        if params.forwarded_pairs() + MASTER_PAIRS > MAX_INPUT_VARS {
+            return Err(ParamError::TooMany);
+        }
+        Ok(params)
+    }
+
+    /// The value of a special name, if sent.
+    pub fn special(&self, name: Special) -> Option<&[u8]> {
+        self.special[name as usize].as_deref()
+    }
+
+    /// A special name's value as text; invalid UTF-8 reads as empty.
+    pub fn text(&self, name: Special) -> &str {
+        self.special(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .unwrap_or("")
+    }
+
+    /// `identifier` + `secret`, else `username` + `password`.
+    pub fn credential(&self) -> (&str, &str) {
+        match self.text(Special::Identifier) {
+            "" => (self.text(Special::Username), self.text(Special::Password)),
+            identifier => (identifier, self.text(Special::Secret)),
+        }
+    }
+
+    /// Every other parameter, canonical.
+    pub fn rest(&self) -> &PhpArray {
+        &self.rest
+    }
+
+    /// How many pairs the forwarded form carries before the master
+    /// credential.
+    pub fn forwarded_pairs(&self) -> usize {
+        let special = Special::ALL
+            .into_iter()
+            .filter(|s| s.forwarded() && self.special(*s).is_some())
+            .count();
+        special + self.rest.leaves()
+    }
+
+    /// The form the upstream receives: `action`, every other parameter
+    /// (names respelled canonically), `responsetype`, then `master`.
+    /// Nothing the client sent under a credential name is in it.
+    pub fn forward_form(&self, master: &[(&str, &[u8])]) -> String {
+        let mut out = String::with_capacity(256);
+        let mut pair = |name: &[u8], value: &[u8]| {
+            if !out.is_empty() {
+                out.push('&');
+            }
+            urlencoded::encode_into(&mut out, name);
+            out.push('=');
+            urlencoded::encode_into(&mut out, value);
+        };
+        if let Some(action) = self.special(Special::Action) {
+            pair(b"action", action);
+        }
+        self.rest.for_each_leaf(&mut pair);
+        if let Some(format) = self.special(Special::Responsetype) {
+            pair(b"responsetype", format);
+        }
+        for (name, value) in master {
+            pair(name.as_bytes(), value);
+        }
+        out
+    }
+}
+
+/// One source's variables as PHP registers them, counting the special
+/// names in `seen` (refusing a second one, or an array).
+pub fn register(pairs: &[RawPair<'_>], seen: &mut [usize; 7]) -> Result<PhpArray, ParamError> {
+    if pairs.len() > MAX_INPUT_VARS {
+        return Err(ParamError::TooMany);
+    }
+    let mut array = PhpArray::default();
+    for (raw_name, value) in pairs {
+        let name = match name::parse(raw_name) {
+            NameParse::Name(name) => name,
+            NameParse::Ignored => continue,
+            NameParse::TooDeep => return Err(ParamError::TooDeep),
+        };
+        if let Some(special) = Special::of(&name.base) {
+            seen[special as usize] += 1;
+            if seen[special as usize] > 1 || !name.path.is_empty() {
+                return Err(ParamError::Ambiguous(special));
+            }
+        }
+        array.register(&name.base, &name.path, value.to_vec());
+    }
+    Ok(array)
+}
+
+/// One source's variables exactly as PHP registers them, special names
+/// unchecked: the model the differential test compares with PHP's own
+/// `$_GET` and `$_POST`. `None` when a name is nested too deeply (PHP then
+/// deletes the base variable; keygate refuses the request).
+pub fn registered(pairs: &[RawPair<'_>]) -> Option<PhpArray> {
+    let mut array = PhpArray::default();
+    for (raw_name, value) in pairs {
+        match name::parse(raw_name) {
+            NameParse::Name(name) => array.register(&name.base, &name.path, value.to_vec()),
+            NameParse::Ignored => {}
+            NameParse::TooDeep => return None,
+        }
+    }
+    Some(array)
+}
+
+/// The last value sent under `special` as a plain name: what a refusal
+/// is answered in, before the parameters could be made canonical.
+pub fn plain_value(
+    query: &[RawPair<'_>],
+    body: &[RawPair<'_>],
+    special: Special,
+) -> Option<Vec<u8>> {
+    query
+        .iter()
+        .chain(body)
+        .filter_map(|(raw, value)| match name::parse(raw) {
+            NameParse::Name(n) if n.path.is_empty() && Special::of(&n.base) == Some(special) => {
+                Some(value.to_vec())
+            }
+            _ => None,
+        })
+        .last()
+}
+
+#[cfg(test)]
+mod tests;
