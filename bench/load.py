@@ -5,6 +5,12 @@ Servers run pinned to CPU 0, the load generator to CPU 1. Every target is
 measured in interleaved repetitions: wrk for throughput (closed loop), then
 oha at a fixed rate of half the measured throughput, with latency
 correction, for p50/p99.
+
+A second keygate (port 18085, same binary and database) runs with a Redis
+rate limit on every call (KEYGATE_RATE_LIMIT_REDIS_URL, a default of
+1000000/s that no run reaches, a key prefix of its own that is deleted at
+the end): "keygate gateway (redis limit) -> upstream" against the plain
+gateway is what the shared rate limit costs.
 """
 
 import json
@@ -22,8 +28,23 @@ DURATION = int(os.environ.get("DURATION", "10"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
 REPS = int(os.environ.get("REPS", "3"))
 CREDENTIALS = int(os.environ.get("CREDENTIALS", "10000"))
-PORTS = {"upstream": 18081, "nginx": 18082, "keygate": 18083}
+PORTS = {"upstream": 18081, "nginx": 18082, "keygate": 18083, "keygate_redis": 18085}
+# A second keygate binary (bench/http.sh builds it from BASELINE=<git ref>)
+# is measured in the same run, interleaved, so a change's cost is a ratio.
+BASELINE_BIN = os.environ.get("KEYGATE_BASELINE_BIN")
+if BASELINE_BIN:
+    PORTS["baseline"] = 18084
 UPSTREAM_BODY = '{"result":"success","totalresults":0}'
+# The second keygate (same binary, same database) counts every call in Redis
+# against a default rate no run reaches, so it measures what the shared rate
+# limit costs per call; its keys live under a prefix of this run's own.
+REDIS_URL = os.environ.get("KEYGATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+REDIS_PREFIX = f"keygate-bench-{os.getpid()}-{int(time.time())}:"
+REDIS_LIMIT = {
+    "KEYGATE_RATE_LIMIT_REDIS_URL": REDIS_URL,
+    "KEYGATE_RATE_LIMIT_DEFAULT": "1000000/s",
+    "KEYGATE_RATE_LIMIT_REDIS_PREFIX": REDIS_PREFIX,
+}
 
 NGINX_COMMON = """
 worker_processes 1;
@@ -97,11 +118,12 @@ def seed(workdir):
     return db, out[0], out[1]
 
 
-def start_keygate(db):
+def start_keygate(db, binary="target/release/keygate", port_name="keygate", extra_env=None,
+                  stderr=None):
     env = dict(os.environ)
     env.update({
         "KEYGATE_DATABASE_URL": db,
-        "KEYGATE_LISTEN": f"127.0.0.1:{PORTS['keygate']}",
+        "KEYGATE_LISTEN": f"127.0.0.1:{PORTS[port_name]}",
         "KEYGATE_UPSTREAM_URL": f"http://127.0.0.1:{PORTS['upstream']}/includes/api.php",
         "KEYGATE_UPSTREAM_IDENTIFIER": "master",
         "KEYGATE_UPSTREAM_SECRET": "master-secret",
@@ -109,8 +131,9 @@ def start_keygate(db):
         # decision and forwarding, as nginx runs with access_log off.
         "RUST_LOG": "warn",
     })
-    return subprocess.Popen(pinned(0, ["target/release/keygate", "serve"]), env=env,
-                            stdout=subprocess.DEVNULL)
+    env.update(extra_env or {})
+    return subprocess.Popen(pinned(0, [binary, "serve"]), env=env,
+                            stdout=subprocess.DEVNULL, stderr=stderr)
 
 
 def targets(identifier, secret):
@@ -118,14 +141,23 @@ def targets(identifier, secret):
     upstream_form = "identifier=master&secret=master-secret&action=GetClients&responsetype=json"
     auth = json.dumps({"identifier": identifier, "secret": secret, "action": "GetClients"})
     urlenc = "application/x-www-form-urlencoded"
-    nginx, keygate, upstream = (f"http://127.0.0.1:{PORTS[k]}" for k in ("nginx", "keygate", "upstream"))
-    return [
+    nginx, keygate, upstream, limited = (
+        f"http://127.0.0.1:{PORTS[k]}" for k in ("nginx", "keygate", "upstream", "keygate_redis"))
+    cases = [
         ("nginx static", "GET", f"{nginx}/static", None, None),
         ("keygate /v1/authorize", "POST", f"{keygate}/v1/authorize", auth, "application/json"),
         ("nginx proxy -> upstream", "POST", f"{nginx}/includes/api.php", form, urlenc),
         ("keygate gateway -> upstream", "POST", f"{keygate}/includes/api.php", form, urlenc),
+        ("keygate gateway (redis limit) -> upstream", "POST", f"{limited}/includes/api.php", form, urlenc),
         ("upstream direct", "POST", f"{upstream}/includes/api.php", upstream_form, urlenc),
     ]
+    if BASELINE_BIN:
+        baseline = f"http://127.0.0.1:{PORTS['baseline']}"
+        cases += [
+            ("baseline /v1/authorize", "POST", f"{baseline}/v1/authorize", auth, "application/json"),
+            ("baseline gateway -> upstream", "POST", f"{baseline}/includes/api.php", form, urlenc),
+        ]
+    return cases
 
 
 def wrk(workdir, method, url, body, content_type):
@@ -156,23 +188,52 @@ def oha(method, url, body, content_type, rate):
     return percentiles["p50"] * 1000, percentiles["p99"] * 1000
 
 
+def redis_cli(*args):
+    """Runs redis-cli against REDIS_URL; returns its output lines."""
+    out = subprocess.run(["redis-cli", "-u", REDIS_URL, *args], check=True,
+                         capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line]
+
+
+def redis_script_calls():
+    """How many Lua script calls (EVAL/EVALSHA) Redis has served so far."""
+    calls = 0
+    for line in redis_cli("INFO", "commandstats"):
+        if line.startswith("cmdstat_eval"):
+            calls += int(re.search(r"calls=(\d+)", line).group(1))
+    return calls
+
+
+def delete_redis_keys():
+    keys = redis_cli("--scan", "--pattern", f"{REDIS_PREFIX}*")
+    for start in range(0, len(keys), 500):
+        redis_cli("DEL", *keys[start:start + 500])
+    return len(keys)
+
+
 def main():
-    for tool in ("nginx", "wrk", "oha", "taskset"):
+    for tool in ("nginx", "wrk", "oha", "taskset", "redis-cli"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: run bench/http.sh")
     workdir = tempfile.mkdtemp(prefix="keygate-bench-")
     os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
     print(f"seeding {CREDENTIALS} credentials ...", flush=True)
     db, identifier, secret = seed(workdir)
+    limited_log_path = os.path.join(workdir, "keygate-redis.log")
+    limited_log = open(limited_log_path, "w")
     procs = [
         start_nginx(workdir, "upstream", UPSTREAM_HTTP.format(port=PORTS["upstream"], reply=UPSTREAM_BODY)),
         start_nginx(workdir, "front", FRONT_HTTP.format(port=PORTS["nginx"], upstream=PORTS["upstream"])),
         start_keygate(db),
+        start_keygate(db, port_name="keygate_redis", extra_env=REDIS_LIMIT, stderr=limited_log),
     ]
+    if BASELINE_BIN:
+        procs.append(start_keygate(db, BASELINE_BIN, "baseline"))
     try:
         for port in PORTS.values():
             wait_http(f"http://127.0.0.1:{port}/healthz")
         cases = targets(identifier, secret)
+        script_calls = redis_script_calls()
         throughput = {name: [] for name, *_ in cases}
         for rep in range(REPS):
             for name, method, url, body, ctype in cases:
@@ -187,18 +248,33 @@ def main():
             "keygate /v1/authorize": rps["keygate /v1/authorize"] / 2,
             "nginx proxy -> upstream": rps["keygate gateway -> upstream"] / 2,
             "keygate gateway -> upstream": rps["keygate gateway -> upstream"] / 2,
+            "keygate gateway (redis limit) -> upstream": rps["keygate gateway -> upstream"] / 2,
             "upstream direct": rps["keygate gateway -> upstream"] / 2,
         }
+        if BASELINE_BIN:
+            rates["baseline /v1/authorize"] = rates["keygate /v1/authorize"]
+            rates["baseline gateway -> upstream"] = rates["keygate gateway -> upstream"]
         latency = {name: [] for name, *_ in cases}
         for rep in range(REPS):
             for name, method, url, body, ctype in cases:
                 latency[name].append(oha(method, url, body, ctype, rates[name]))
+        # A limiter that cannot reach Redis falls back to per-instance
+        # limits and says so once, at warn level: then this was no Redis run.
+        with open(limited_log_path) as f:
+            log = f.read()
+        if "Redis unreachable" in log:
+            sys.exit(f"the Redis-limited keygate could not use Redis at {REDIS_URL}:\n{log}")
+        script_calls = redis_script_calls() - script_calls
+        print(f"Redis served {script_calls} rate-limit script calls during the runs", flush=True)
+        if script_calls == 0:
+            sys.exit("the Redis-limited keygate made no Redis calls")
         report(cases, rps, rates, latency)
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=10)
+        delete_redis_keys()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -220,6 +296,15 @@ def report(cases, rps, rates, latency):
     print(f"keygate /v1/authorize vs nginx static (req/s): {authorize_ratio:.2f}x (target >= 0.8x)")
     print(f"keygate gateway vs nginx proxy (req/s):        {gateway_ratio:.2f}x (target >= 1.0x)")
     print(f"keygate gateway p99 added over upstream direct at half load: {added:.3f} ms (target <= 0.3 ms)")
+    limited = "keygate gateway (redis limit) -> upstream"
+    limit_ratio = rps[limited] / rps["keygate gateway -> upstream"]
+    limit_p99 = p99[limited] - p99["keygate gateway -> upstream"]
+    print(f"keygate gateway with Redis rate limit vs plain gateway (req/s): {limit_ratio:.3f}x "
+          f"(p99 at half load {limit_p99:+.3f} ms)")
+    if BASELINE_BIN:
+        for kind in ("gateway -> upstream", "/v1/authorize"):
+            ratio = rps[f"keygate {kind}"] / rps[f"baseline {kind}"]
+            print(f"keygate {kind} vs baseline {os.environ.get('BASELINE', '')} (req/s): {ratio:.3f}x")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain: Debian's
-# Chromium and ChromeDriver for the admin UI browser tests. PostgreSQL is
-# expected at 127.0.0.1:5432 (its tests skip with a notice when it is not).
+# Chromium and ChromeDriver for the admin UI browser tests, Debian's
+# php-cli for the differential test against PHP, and Debian's redis-server
+# (started on 127.0.0.1:6379 when nothing answers there) for the shared rate
+# limiter's tests. PostgreSQL is expected at 127.0.0.1:5432 (its tests skip
+# with a notice when it is not).
 # Idempotent; needs root (or passwordless sudo) on Debian.
 set -euo pipefail
 
@@ -18,5 +21,25 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 fi
+if ! command -v php >/dev/null 2>&1; then
+    echo "installing php-cli (missing: php)"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends php-cli >/dev/null
+fi
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "installing redis-server (missing: redis-server)"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+redis_answers() { timeout 1 bash -c 'exec 3<>/dev/tcp/127.0.0.1/6379' 2>/dev/null; }
+if ! redis_answers; then
+    echo "starting redis-server on 127.0.0.1:6379 (no persistence)"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+    for _ in $(seq 50); do redis_answers && break; sleep 0.1; done
+fi
 echo "chromium: $(chromium --version 2>/dev/null || echo missing)"
 echo "chromedriver: $(chromedriver --version 2>/dev/null || echo missing)"
+echo "php: $(php -n -r 'echo PHP_VERSION;' 2>/dev/null || echo missing)"
+echo "redis: $(redis_answers && echo "answering on 127.0.0.1:6379" || echo "not answering on 127.0.0.1:6379")"

@@ -1,6 +1,7 @@
-//! Criterion benchmarks of the authorization hot path: `Snapshot::authorize`
-//! for a hit, a wrong secret, an unknown identifier and a denied action, and
-//! `Snapshot::build`, each at 1k, 100k and 1M credentials.
+//! Criterion benchmarks of the authorization hot path: `Snapshot::decide`
+//! for a hit, a hit on credentials with lifecycle settings (an expiry and a
+//! 2-entry IP allowlist), a wrong secret, an unknown identifier and a denied
+//! action, and `Snapshot::build`, each at 1k, 100k and 1M credentials.
 //!
 //! Run with `cargo bench -p keygate-core --bench authorize`; see
 //! docs/benchmarks.md for the figures and how to read them.
@@ -14,20 +15,26 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use keygate_core::{Call, Catalog, Decision, Snapshot};
 
-use common::{fixture, Probe, SIZES};
+use common::{fixture, with_lifecycle, Probe, ALLOWED_IP, SIZES};
 
-/// The four decisions the hot path makes, and how each builds its request.
-#[derive(Clone, Copy)]
+/// The decisions the hot path makes, and how each builds its request.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Case {
     Hit,
+    /// A hit on a snapshot where every credential has an expiry (in the
+    /// future) and a 2-entry allowlist, called from an allowed address.
+    Lifecycle,
     WrongSecret,
     UnknownIdentifier,
     NotAllowed,
 }
 
 impl Case {
-    const ALL: [Case; 4] = [
+    /// In running order: `Lifecycle` right after `Hit`, so the two are
+    /// measured under the same conditions.
+    const ALL: [Case; 5] = [
         Case::Hit,
+        Case::Lifecycle,
         Case::WrongSecret,
         Case::UnknownIdentifier,
         Case::NotAllowed,
@@ -36,17 +43,26 @@ impl Case {
     fn name(self) -> &'static str {
         match self {
             Case::Hit => "hit",
+            Case::Lifecycle => "lifecycle",
             Case::WrongSecret => "wrong_secret",
             Case::UnknownIdentifier => "unknown_identifier",
             Case::NotAllowed => "not_allowed",
         }
     }
 
-    /// Identifier, secret and action of the request for `probe`; `next` is the
-    /// following probe, whose secret is a real one of another credential.
+    /// The call for `probe`; `next` is the following probe, whose secret
+    /// is a real one of another credential.
+    fn call<'p>(self, probe: &'p Probe, next: &'p Probe) -> Call<'p> {
+        let (identifier, secret, action) = self.request(probe, next);
+        let ip = (self == Case::Lifecycle).then_some(ALLOWED_IP);
+        Call::new(identifier, secret, action).from_ip(ip)
+    }
+
+    /// Identifier, secret and action of the request for `probe` (see
+    /// [`Case::call`]).
     fn request<'p>(self, probe: &'p Probe, next: &'p Probe) -> (&'p str, &'p str, &'p str) {
         match self {
-            Case::Hit => (
+            Case::Hit | Case::Lifecycle => (
                 probe.identifier.as_str(),
                 probe.secret.as_str(),
                 probe.allowed,
@@ -69,7 +85,7 @@ impl Case {
 
     fn expected(self, decision: &Decision<'_>) -> bool {
         match self {
-            Case::Hit => matches!(decision, Decision::Allowed(_)),
+            Case::Hit | Case::Lifecycle => matches!(decision, Decision::Allowed(_)),
             Case::WrongSecret | Case::UnknownIdentifier => {
                 matches!(decision, Decision::AuthenticationFailed { .. })
             }
@@ -84,14 +100,30 @@ fn benches(c: &mut Criterion) {
         let fixture = fixture(n, &catalog);
         let snapshot = Snapshot::build(&fixture.source, catalog.clone());
         assert_eq!(snapshot.len(), n);
+        // The same credentials, each with an expiry and an allowlist.
+        let lifecycle = Snapshot::build(&with_lifecycle(&fixture.source, None), catalog.clone());
+        assert_eq!(lifecycle.len(), n);
         let probes = &fixture.probes;
 
         for case in Case::ALL {
+            let snapshot = match case {
+                Case::Lifecycle => &lifecycle,
+                _ => &snapshot,
+            };
             // A wrong fixture would time the wrong path: check a sample first.
             for i in 0..probes.len().min(1_000) {
-                let (identifier, secret, action) = case.request(&probes[i], &probes[(i + 1) % n]);
-                let decision = snapshot.decide(&Call::new(identifier, secret, action));
+                let decision = snapshot.decide(&case.call(&probes[i], &probes[(i + 1) % n]));
                 assert!(case.expected(&decision), "{} probe {i}", case.name());
+            }
+            if case == Case::Lifecycle {
+                // From elsewhere the allowlist refuses: it is really checked.
+                let (identifier, secret, action) = case.request(&probes[0], &probes[1 % n]);
+                let outside =
+                    Call::new(identifier, secret, action).from_ip(Some([192, 0, 2, 1].into()));
+                assert!(matches!(
+                    snapshot.decide(&outside),
+                    Decision::IpNotAllowed { .. }
+                ));
             }
 
             let mut group = c.benchmark_group(format!("authorize/{}", case.name()));
@@ -106,9 +138,9 @@ fn benches(c: &mut Criterion) {
                 let mut i = 0;
                 b.iter(|| {
                     let next = if i + 1 == n { 0 } else { i + 1 };
-                    let (identifier, secret, action) = case.request(&probes[i], &probes[next]);
+                    let call = case.call(&probes[i], &probes[next]);
                     i = next;
-                    snapshot.decide(black_box(&Call::new(identifier, secret, action)))
+                    snapshot.decide(black_box(&call))
                 });
             });
             group.finish();

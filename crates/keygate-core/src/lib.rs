@@ -6,8 +6,10 @@
 pub mod action_set;
 pub mod catalog;
 pub mod model;
+pub mod net;
 pub mod params;
 pub mod password;
+pub mod rate;
 pub mod secret;
 pub mod snapshot;
 pub mod validate;
@@ -16,6 +18,7 @@ pub use action_set::ActionSet;
 pub use catalog::{ActionDef, ActionId, Catalog, CatalogError, CustomAction};
 pub use model::{AdminId, CredentialId, RoleId};
 pub use params::{CanonicalParams, ParamError, Special};
+pub use rate::Rate;
 pub use secret::{ConfigSecret, PlainSecret, SecretHashes};
 pub use snapshot::{Authenticated, Call, Decision, Grant, Snapshot, SnapshotSource};
 

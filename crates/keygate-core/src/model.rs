@@ -1,6 +1,9 @@
 //! The records keygate manages, as stored and as listed.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+use crate::net::IpNet;
+use crate::rate::Rate;
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -80,4 +83,55 @@ pub struct Credential {
     pub created_at: i64,
     /// Unix seconds of the last authenticated use, if any.
     pub last_access: Option<i64>,
+    /// Enabled state, expiry, allowlist and rate limit.
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
+    /// During a rotation: unix seconds when the previous secret stops.
+    pub old_secret_valid_until: Option<i64>,
+}
+
+/// What limits a credential besides its roles (DESIGN.md "Credential
+/// lifecycle"): all of it enforced from the snapshot, without the database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lifecycle {
+    /// A disabled credential fails authentication until enabled again.
+    pub enabled: bool,
+    /// Unix seconds from which the credential fails authentication.
+    pub expires_at: Option<i64>,
+    /// Networks calls may come from; empty: any address.
+    #[serde(serialize_with = "as_strings")]
+    pub allow_ips: Vec<IpNet>,
+    /// Calls allowed per period; `None`: the configured default.
+    #[serde(serialize_with = "as_string")]
+    pub rate_limit: Option<Rate>,
+}
+
+impl Default for Lifecycle {
+    /// Enabled, never expiring, from anywhere, the default rate.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            expires_at: None,
+            allow_ips: Vec::new(),
+            rate_limit: None,
+        }
+    }
+}
+
+impl Lifecycle {
+    /// Whether the credential is past its expiry at `now` (unix seconds).
+    pub fn expired_at(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+}
+
+fn as_strings<S: Serializer>(nets: &[IpNet], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(nets.iter().map(ToString::to_string))
+}
+
+fn as_string<S: Serializer>(rate: &Option<Rate>, serializer: S) -> Result<S::Ok, S::Error> {
+    match rate {
+        Some(rate) => serializer.serialize_some(&rate.to_string()),
+        None => serializer.serialize_none(),
+    }
 }

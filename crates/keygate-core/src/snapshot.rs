@@ -6,12 +6,15 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::action_set::ActionSet;
 use crate::catalog::{ActionDef, ActionId, Catalog};
-use crate::model::{AdminId, RoleId};
+use crate::model::{AdminId, Lifecycle, RoleId};
+use crate::net::IpNet;
 use crate::params::{CanonicalParams, Special};
+use crate::rate::Rate;
 use crate::secret::{PresentedSecret, SecretHashes};
 
 /// An admin as the snapshot needs it.
@@ -47,6 +50,11 @@ pub struct CredentialEntry {
     pub admin_id: AdminId,
     /// Assigned roles.
     pub role_ids: Vec<RoleId>,
+    /// Enabled state, expiry, allowlist and rate limit.
+    pub lifecycle: Lifecycle,
+    /// During a rotation: the previous secret's hashes and the unix second
+    /// they stop working.
+    pub old_secret: Option<(SecretHashes, i64)>,
 }
 
 /// Everything a snapshot is built from, read in one consistent transaction.
@@ -82,6 +90,12 @@ pub struct Call<'a> {
     pub action: &'a str,
     /// The call's canonical parameters, when it came through the gateway.
     pub params: Option<&'a CanonicalParams>,
+    /// When the call is decided, unix seconds: expiry and a rotation's
+    /// overlap are checked against it, so they end without a reload.
+    pub now: i64,
+    /// The client's address, checked against the credential's allowlist;
+    /// `None` (unknown) passes only credentials without one.
+    pub ip: Option<IpAddr>,
 }
 
 impl<'a> Call<'a> {
@@ -92,7 +106,19 @@ impl<'a> Call<'a> {
             secret,
             action,
             params: None,
+            now: now_secs(),
+            ip: None,
         }
+    }
+
+    /// The same call from `ip`.
+    pub fn from_ip(self, ip: Option<IpAddr>) -> Self {
+        Self { ip, ..self }
+    }
+
+    /// The same call decided at `now` (unix seconds).
+    pub fn at(self, now: i64) -> Self {
+        Self { now, ..self }
     }
 
     /// The call a gateway request makes: `identifier` + `secret` (else
@@ -104,8 +130,18 @@ impl<'a> Call<'a> {
             secret,
             action: params.text(Special::Action),
             params: Some(params),
+            now: now_secs(),
+            ip: None,
         }
     }
+}
+
+/// Seconds since the Unix epoch (the clock is the one input of a decision
+/// that is not in the call; callers and tests may set [`Call::now`]).
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The outcome of [`Snapshot::decide`]: every case a caller must answer.
@@ -116,6 +152,30 @@ pub enum Decision<'a> {
     /// No such identifier, wrong secret, or the owning admin is disabled.
     /// The action is resolved anyway, for metrics.
     AuthenticationFailed {
+        /// The requested action, if the catalog knows it.
+        action: Option<ActionId>,
+    },
+    /// Right secret, but the credential is disabled. Answered like an
+    /// authentication failure; only the log and the sidecar tell.
+    Disabled {
+        /// The credential's identifier.
+        identifier: &'a str,
+        /// The requested action, if the catalog knows it.
+        action: Option<ActionId>,
+    },
+    /// Right secret, but the credential has expired. Answered like an
+    /// authentication failure; only the log and the sidecar tell.
+    Expired {
+        /// The credential's identifier.
+        identifier: &'a str,
+        /// The requested action, if the catalog knows it.
+        action: Option<ActionId>,
+    },
+    /// Valid credential, called from an address outside its allowlist
+    /// (or from an unknown address while it has one).
+    IpNotAllowed {
+        /// Who asked.
+        credential: Authenticated<'a>,
         /// The requested action, if the catalog knows it.
         action: Option<ActionId>,
     },
@@ -136,6 +196,9 @@ impl<'a> Decision<'a> {
         match self {
             Decision::Allowed(grant) => Some(grant.action_id),
             Decision::AuthenticationFailed { action }
+            | Decision::Disabled { action, .. }
+            | Decision::Expired { action, .. }
+            | Decision::IpNotAllowed { action, .. }
             | Decision::ActionNotAllowed { action, .. } => *action,
             Decision::ActionMissing(_) => None,
         }
@@ -145,10 +208,12 @@ impl<'a> Decision<'a> {
     pub fn credential(&self) -> Option<&Authenticated<'a>> {
         match self {
             Decision::Allowed(grant) => Some(&grant.credential),
-            Decision::ActionMissing(credential) | Decision::ActionNotAllowed { credential, .. } => {
-                Some(credential)
-            }
-            Decision::AuthenticationFailed { .. } => None,
+            Decision::ActionMissing(credential)
+            | Decision::IpNotAllowed { credential, .. }
+            | Decision::ActionNotAllowed { credential, .. } => Some(credential),
+            Decision::AuthenticationFailed { .. }
+            | Decision::Disabled { .. }
+            | Decision::Expired { .. } => None,
         }
     }
 }
@@ -171,6 +236,7 @@ pub struct Authenticated<'a> {
     identifier: &'a str,
     admin: u32,
     role_set: u32,
+    extra: u32,
 }
 
 impl std::fmt::Debug for Authenticated<'_> {
@@ -198,6 +264,11 @@ impl<'a> Authenticated<'a> {
         self.snapshot.role_sets.names(self.role_set)
     }
 
+    /// The credential's own rate limit, if it has one.
+    pub fn rate_limit(&self) -> Option<Rate> {
+        self.snapshot.extra(self.extra).and_then(|e| e.rate_limit)
+    }
+
     /// The catalog action `action` names, if one of the roles allows it.
     pub fn allows(&self, action: &str) -> Option<&'a ActionDef> {
         self.allows_id(self.snapshot.catalog.resolve(action)?)
@@ -219,7 +290,44 @@ pub struct Snapshot {
     credentials: Table,
     admins: Vec<AdminView>,
     role_sets: RoleSets,
+    /// Lifecycle settings of the credentials that have any (most have
+    /// none): a slot's `extra` is an index + 1 here, 0 for none.
+    extras: Vec<Extra>,
     unmatchable: SecretHashes,
+}
+
+/// What few credentials carry beyond the common case, kept out of the slot
+/// so the slot stays two cache lines.
+#[derive(Debug)]
+struct Extra {
+    enabled: bool,
+    allow_ips: Box<[IpNet]>,
+    rate_limit: Option<Rate>,
+    /// A rotation's previous secret and the unix second it stops.
+    old_secret: Option<(SecretHashes, i64)>,
+}
+
+impl Extra {
+    /// The extra `credential` needs, if any.
+    fn of(credential: &CredentialEntry) -> Option<Extra> {
+        let lifecycle = &credential.lifecycle;
+        let plain = lifecycle.enabled
+            && lifecycle.allow_ips.is_empty()
+            && lifecycle.rate_limit.is_none()
+            && credential.old_secret.is_none();
+        (!plain).then(|| Extra {
+            enabled: lifecycle.enabled,
+            allow_ips: lifecycle.allow_ips.clone().into_boxed_slice(),
+            rate_limit: lifecycle.rate_limit,
+            old_secret: credential.old_secret.clone(),
+        })
+    }
+
+    /// Whether `ip` may call: any address without an allowlist.
+    fn admits(&self, ip: Option<IpAddr>) -> bool {
+        self.allow_ips.is_empty()
+            || ip.is_some_and(|ip| self.allow_ips.iter().any(|n| n.contains(ip)))
+    }
 }
 
 impl Snapshot {
@@ -261,6 +369,7 @@ impl Snapshot {
         // allocates only for combinations not seen yet.
         let mut key: Vec<RoleId> = Vec::new();
         let mut credentials = Vec::with_capacity(source.credentials.len());
+        let mut extras = Vec::new();
         for cred in &source.credentials {
             let Some(&admin) = admin_index.get(&cred.admin_id) else {
                 continue;
@@ -282,11 +391,20 @@ impl Snapshot {
                     index
                 }
             };
+            let extra = match Extra::of(cred) {
+                Some(extra) => {
+                    extras.push(extra);
+                    to_u32(extras.len())
+                }
+                None => 0,
+            };
             credentials.push(NewSlot {
                 identifier: &cred.identifier,
                 hashes: &cred.hashes,
                 admin,
                 role_set,
+                expires_at: cred.lifecycle.expires_at.unwrap_or(i64::MAX),
+                extra,
             });
         }
         role_sets.shrink_to_fit();
@@ -296,8 +414,14 @@ impl Snapshot {
             credentials: Table::build(credentials),
             admins,
             role_sets,
+            extras,
             unmatchable: SecretHashes::unmatchable(),
         }
+    }
+
+    /// The extra at a slot's `extra` index (0: none).
+    fn extra(&self, index: u32) -> Option<&Extra> {
+        index.checked_sub(1).map(|i| &self.extras[i as usize])
     }
 
     /// Store revision this snapshot reflects.
@@ -323,17 +447,31 @@ impl Snapshot {
     /// Checks identifier and secret (or its md5 hex). Unknown identifiers
     /// verify against unmatchable hashes, so they do the same work.
     pub fn authenticate<'a>(&'a self, identifier: &str, secret: &str) -> Option<Authenticated<'a>> {
-        self.authenticate_for(identifier, secret, None).0
+        match self
+            .authenticate_for(&Call::new(identifier, secret, ""), None)
+            .0
+        {
+            Verdict::Valid(credential) => Some(credential),
+            Verdict::Failed | Verdict::Disabled(_) | Verdict::Expired(_) => None,
+        }
     }
 
     /// The one decision every caller uses (gateway, sidecar, tests,
     /// benches): authenticate, then check the action.
     pub fn decide<'a>(&'a self, call: &Call<'_>) -> Decision<'a> {
-        let (credential, action) =
-            self.authenticate_for(call.identifier, call.secret, Some(call.action));
-        let Some(credential) = credential else {
-            return Decision::AuthenticationFailed { action };
+        let (verdict, action) = self.authenticate_for(call, Some(call.action));
+        let credential = match verdict {
+            Verdict::Valid(credential) => credential,
+            Verdict::Failed => return Decision::AuthenticationFailed { action },
+            Verdict::Disabled(identifier) => return Decision::Disabled { identifier, action },
+            Verdict::Expired(identifier) => return Decision::Expired { identifier, action },
         };
+        if !self
+            .extra(credential.extra)
+            .is_none_or(|e| e.admits(call.ip))
+        {
+            return Decision::IpNotAllowed { credential, action };
+        }
         if call.action.is_empty() {
             return Decision::ActionMissing(credential);
         }
@@ -357,33 +495,62 @@ impl Snapshot {
     /// fetched while the hashes are compared.
     fn authenticate_for<'a>(
         &'a self,
-        identifier: &str,
-        secret: &str,
+        call: &Call<'_>,
         action: Option<&str>,
-    ) -> (Option<Authenticated<'a>>, Option<ActionId>) {
-        let home = self.credentials.home(identifier);
+    ) -> (Verdict<'a>, Option<ActionId>) {
+        let home = self.credentials.home(call.identifier);
         self.credentials.prefetch(home);
-        let digest = PresentedSecret::of(secret);
+        let digest = PresentedSecret::of(call.secret);
         let action = action.and_then(|a| self.catalog.resolve(a));
 
-        let found = self.credentials.get_from(home, identifier);
+        let found = self.credentials.get_from(home, call.identifier);
         if let (Some(slot), Some(id)) = (found, action) {
             self.role_sets.prefetch(slot.role_set, id);
         }
         let hashes = found.map_or(&self.unmatchable, |slot| &slot.hashes);
         let secret_ok = digest.matches(hashes);
         let Some(slot) = found else {
-            return (None, action);
+            return (Verdict::Failed, action);
         };
-        let admin_enabled = self.admins[slot.admin as usize].enabled;
-        let auth = (secret_ok && admin_enabled).then(|| Authenticated {
+        let extra = self.extra(slot.extra);
+        // The previous secret of a rotation counts until its end; checked
+        // only when the current one did not match, and only for the few
+        // credentials in a rotation.
+        let secret_ok = secret_ok
+            || extra
+                .and_then(|e| e.old_secret.as_ref())
+                .is_some_and(|(old, until)| call.now < *until && digest.matches(old));
+        if !secret_ok || !self.admins[slot.admin as usize].enabled {
+            return (Verdict::Failed, action);
+        }
+        let identifier = self.credentials.identifier(slot);
+        if extra.is_some_and(|e| !e.enabled) {
+            return (Verdict::Disabled(identifier), action);
+        }
+        if call.now >= slot.expires_at {
+            return (Verdict::Expired(identifier), action);
+        }
+        let credential = Authenticated {
             snapshot: self,
-            identifier: self.credentials.identifier(slot),
+            identifier,
             admin: slot.admin,
             role_set: slot.role_set,
-        });
-        (auth, action)
+            extra: slot.extra,
+        };
+        (Verdict::Valid(credential), action)
     }
+}
+
+/// What checking a credential's secret and state found.
+enum Verdict<'a> {
+    /// Unknown identifier, wrong secret, or a disabled admin.
+    Failed,
+    /// Right secret, disabled credential.
+    Disabled(&'a str),
+    /// Right secret, expired credential.
+    Expired(&'a str),
+    /// Good to go on to the action.
+    Valid(Authenticated<'a>),
 }
 
 /// Asks the CPU to start loading the cache line holding `value` and returns
@@ -506,18 +673,22 @@ const EMPTY: u32 = u32::MAX;
 
 /// One credential, with everything authentication reads about it in one
 /// 128-byte, 64-aligned block: the secret hashes in the first cache line,
-/// the identifier and indexes in the second.
+/// the identifier, expiry and indexes in the second.
 #[derive(Clone)]
 #[repr(C, align(64))]
 struct Slot {
     hashes: SecretHashes,
     id: [u8; INLINE_ID],
+    /// Unix seconds from which the credential is expired; `i64::MAX`: never.
+    expires_at: i64,
     /// Where the probe for this identifier starts; [`EMPTY`] if unused.
     home: u32,
     id_len: u32,
     long_id: u32,
     admin: u32,
     role_set: u32,
+    /// Index + 1 into [`Snapshot::extras`]; 0: none.
+    extra: u32,
 }
 
 impl Slot {
@@ -525,11 +696,13 @@ impl Slot {
         Self {
             hashes: SecretHashes::unmatchable(),
             id: [0; INLINE_ID],
+            expires_at: i64::MAX,
             home: EMPTY,
             id_len: 0,
             long_id: 0,
             admin: 0,
             role_set: 0,
+            extra: 0,
         }
     }
 }
@@ -540,6 +713,8 @@ struct NewSlot<'s> {
     hashes: &'s SecretHashes,
     admin: u32,
     role_set: u32,
+    expires_at: i64,
+    extra: u32,
 }
 
 /// Credentials by identifier, each stored in its slot.
@@ -600,6 +775,8 @@ impl Table {
                 existing.hashes = new.hashes.clone();
                 existing.admin = new.admin;
                 existing.role_set = new.role_set;
+                existing.expires_at = new.expires_at;
+                existing.extra = new.extra;
                 continue;
             }
             if slots.len() < home as usize {
@@ -621,11 +798,13 @@ impl Table {
         let mut slot = Slot {
             hashes: new.hashes.clone(),
             id: [0; INLINE_ID],
+            expires_at: new.expires_at,
             home,
             id_len: to_u32(bytes.len()),
             long_id: 0,
             admin: new.admin,
             role_set: new.role_set,
+            extra: new.extra,
         };
         slot.id[..inline].copy_from_slice(&bytes[..inline]);
         if bytes.len() > INLINE_ID {
@@ -708,6 +887,9 @@ fn to_u32(n: usize) -> u32 {
     u32::try_from(n).expect("at most u32::MAX - 1 entries")
 }
 
+/// The slot is two cache lines: a lookup touches at most those two.
+const _: () = assert!(std::mem::size_of::<Slot>() == 128);
+
 #[cfg(test)]
 mod tests;
 
@@ -728,6 +910,8 @@ mod table_tests {
                 hashes,
                 admin,
                 role_set: 0,
+                expires_at: i64::MAX,
+                extra: 0,
             })
             .collect();
         Table::build(new)

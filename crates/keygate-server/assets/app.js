@@ -22,7 +22,8 @@
       return $all("a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select, textarea", modal)
         .filter(function (el) { return !el.closest("[hidden]") && el.offsetParent !== null; });
     };
-    var auto = modal.querySelector("[autofocus]") || focusable()[0];
+    // After a refused submit, the field with the mistake; else the dialog's first field.
+    var auto = modal.querySelector('[aria-invalid="true"]') || modal.querySelector("[autofocus]") || focusable()[0];
     if (auto && document.activeElement !== auto) auto.focus();
     document.addEventListener("keydown", function (event) {
       if (event.key === "Escape" && closeHref) {
@@ -190,12 +191,27 @@
     });
   }
 
+  // ---- expiry: the custom date field only when "Custom date" is picked
+  function setupExpiry(select) {
+    var custom = select.form && select.form.querySelector("[data-expiry-custom]");
+    if (!custom) return;
+    var input = custom.querySelector("input");
+    var update = function (focus) {
+      var on = select.value === "custom";
+      custom.hidden = !on;
+      if (on && focus) input.focus();
+    };
+    select.addEventListener("change", function () { update(true); });
+    update(false);
+  }
+
   function init() {
     $all("[data-modal]").forEach(setupModal);
     $all("[data-picker]").forEach(setupPicker);
     $all("[data-copy]").forEach(setupCopy);
     $all("[data-toggle-row]").forEach(setupToggle);
     $all("[data-desc-cell]").forEach(setupDescription);
+    $all("[data-expiry-select]").forEach(setupExpiry);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use keygate_core::ConfigSecret;
+use keygate_core::net::IpNet;
+use keygate_core::{ConfigSecret, Rate};
 
 /// The real WHMCS API that allowed calls are forwarded to.
 #[derive(Clone, Debug)]
@@ -36,6 +37,38 @@ pub struct ServerConfig {
     pub database_label: String,
     /// Mark the admin session cookie `Secure` (serve behind TLS).
     pub secure_cookies: bool,
+    /// Peers whose `X-Forwarded-For` is believed: the client address is
+    /// then the right-most forwarded address that is not one of them.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Per-credential rate limits and failed-authentication throttling.
+    pub rate_limit: RateLimitConfig,
+}
+
+/// `[rate_limit]`: limits every instance enforces from its snapshot.
+#[derive(Clone, Debug)]
+pub struct RateLimitConfig {
+    /// The limit of credentials without their own; `None`: unlimited.
+    pub default: Option<Rate>,
+    /// Share the counters of every instance through this Redis; `None`:
+    /// each instance limits on its own. A secret: it may hold a password.
+    pub redis_url: Option<ConfigSecret>,
+    /// Failed authentications a client address may make per minute before
+    /// a cool-down of 429s; 0 turns the throttle off.
+    pub failed_auth_per_minute: u32,
+    /// Prefix of keygate's keys in Redis (tests use their own).
+    pub redis_prefix: String,
+}
+
+impl Default for RateLimitConfig {
+    /// No default limit, local counters, 20 failed authentications a minute.
+    fn default() -> Self {
+        Self {
+            default: None,
+            redis_url: None,
+            failed_auth_per_minute: 20,
+            redis_prefix: "keygate:rl:".into(),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -49,6 +82,8 @@ impl ServerConfig {
             access_flush_interval: Duration::from_secs(5),
             database_label: database_label.into(),
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }

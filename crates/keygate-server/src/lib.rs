@@ -4,10 +4,13 @@
 
 mod access;
 mod calls;
+mod client_ip;
 pub mod config;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod params;
+pub mod ratelimit;
 mod response;
 mod sidecar;
 pub mod ui;
@@ -61,6 +64,8 @@ pub struct AppShared {
     pub config: Arc<ServerConfig>,
     /// Admin UI sessions and login throttling.
     pub ui: Arc<ui::UiState>,
+    /// Rate limits and failed-authentication throttling.
+    pub limits: limits::Limits,
 }
 
 /// A ready server: its router plus the background tasks that keep the
@@ -108,6 +113,7 @@ impl App {
             )),
         ];
         let metrics = Arc::new(Metrics::new(manager.catalog()));
+        let limits = limits::Limits::new(&config.rate_limit)?;
         let state = AppState(Arc::new(AppShared {
             live,
             manager,
@@ -116,6 +122,7 @@ impl App {
             metrics,
             config: Arc::new(config),
             ui: Arc::new(ui::UiState::default()),
+            limits,
         }));
         Ok(Self {
             state,
@@ -159,9 +166,17 @@ async fn healthz(State(state): State<AppState>) -> &'static str {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state
+    let mut body = state
         .metrics
         .render(&state.live.load(), state.live.degraded());
+    body.push_str(
+        "# HELP keygate_ratelimit_degraded 1 while shared rate limits are answered locally (Redis unreachable).\n\
+         # TYPE keygate_ratelimit_degraded gauge\n",
+    );
+    body.push_str(&format!(
+        "keygate_ratelimit_degraded {}\n",
+        u8::from(state.limits.degraded())
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

@@ -28,6 +28,16 @@ pub enum Outcome {
     ActionNotAllowed,
     /// Malformed request (missing action, bad body, too large).
     BadRequest,
+    /// Right secret, disabled credential.
+    Disabled,
+    /// Right secret, expired credential.
+    Expired,
+    /// Called from an address outside the credential's allowlist.
+    IpNotAllowed,
+    /// Over the credential's rate limit.
+    RateLimited,
+    /// Too many failed authentications from the client's address.
+    Throttled,
 }
 
 impl Endpoint {
@@ -45,11 +55,16 @@ impl Endpoint {
 
 impl Outcome {
     /// Every outcome; a variant's position is its counter index.
-    const ALL: [Outcome; 4] = [
+    const ALL: [Outcome; 9] = [
         Outcome::Allowed,
         Outcome::AuthenticationFailed,
         Outcome::ActionNotAllowed,
         Outcome::BadRequest,
+        Outcome::Disabled,
+        Outcome::Expired,
+        Outcome::IpNotAllowed,
+        Outcome::RateLimited,
+        Outcome::Throttled,
     ];
 
     /// The `decision` label in metrics.
@@ -59,6 +74,11 @@ impl Outcome {
             Outcome::AuthenticationFailed => "authentication_failed",
             Outcome::ActionNotAllowed => "action_not_allowed",
             Outcome::BadRequest => "bad_request",
+            Outcome::Disabled => "disabled",
+            Outcome::Expired => "expired",
+            Outcome::IpNotAllowed => "ip_not_allowed",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::Throttled => "too_many_failed_attempts",
         }
     }
 }

@@ -1,11 +1,14 @@
-//! Reading a gateway request's raw parameters: the query string and the
-//! body (`application/x-www-form-urlencoded` or `multipart/form-data`).
-//! Names stay raw here; `keygate_core::params` makes them canonical.
+//! Reading a gateway request's raw parameters: the query string and a
+//! POST's body (`application/x-www-form-urlencoded` or
+//! `multipart/form-data`), exactly the bodies PHP reads. Names stay raw
+//! here; `keygate_core::params` makes them canonical.
 
 use std::borrow::Cow;
 
 use axum::body::Body;
+use axum::http;
 use bytes::Bytes;
+use keygate_core::params::body::{body_kind, content_disposition, BodyKind};
 use keygate_core::params::{urlencoded, RawPair};
 
 /// Why the body could not be read.
@@ -38,47 +41,48 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ParamsError> {
     })
 }
 
-/// Raw body pairs, by content type (none given: a form); other content
-/// types carry none.
+/// Raw body pairs of the bodies PHP reads (see [`body_kind`]): a POST's
+/// form or multipart body; any other body carries none.
 pub async fn body_pairs<'b>(
-    content_type: Option<&str>,
+    is_post: bool,
+    content_type: Option<&[u8]>,
     body: &'b Bytes,
 ) -> Result<Vec<RawPair<'b>>, ParamsError> {
-    if body.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mime = content_type
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match mime.as_str() {
-        "application/x-www-form-urlencoded" | "" => Ok(urlencoded::parse(body)),
-        "multipart/form-data" => multipart_pairs(content_type.unwrap_or(""), body.clone()).await,
-        _ => Ok(Vec::new()),
+    match body_kind(is_post, content_type) {
+        BodyKind::Form => Ok(urlencoded::parse(body)),
+        BodyKind::Multipart(boundary) => multipart_pairs(boundary, body.clone()).await,
+        BodyKind::MultipartWithoutBoundary => Err(ParamsError::Malformed(
+            "multipart: no boundary in the Content-Type".into(),
+        )),
+        BodyKind::Ignored => Ok(Vec::new()),
     }
 }
 
-/// Multipart fields, byte for byte. A file part is refused: PHP would put
-/// it in `$_FILES`, and keygate forwards a form.
+/// Multipart fields, names read from the raw `Content-Disposition` as PHP
+/// reads them (any bytes, quotes and escapes). A file part is refused: PHP
+/// would put it in `$_FILES`, and keygate forwards a form.
 async fn multipart_pairs(
-    content_type: &str,
+    boundary: Vec<u8>,
     body: Bytes,
 ) -> Result<Vec<RawPair<'static>>, ParamsError> {
     let malformed = |e: multer::Error| ParamsError::Malformed(format!("multipart: {e}"));
-    let boundary = multer::parse_boundary(content_type).map_err(malformed)?;
+    let boundary = String::from_utf8(boundary)
+        .map_err(|_| ParamsError::Malformed("multipart: the boundary is not UTF-8".into()))?;
     let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut pairs = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(malformed)? {
-        if field.file_name().is_some() {
+        let disposition = field
+            .headers()
+            .get(http::header::CONTENT_DISPOSITION)
+            .map(|value| content_disposition(value.as_bytes()))
+            .unwrap_or_default();
+        if disposition.filename.is_some() {
             return Err(ParamsError::Malformed(
                 "file uploads are not supported".into(),
             ));
         }
-        let Some(name) = field.name().map(|n| n.as_bytes().to_vec()) else {
+        let Some(name) = disposition.name else {
             continue;
         };
         let value = field.bytes().await.map_err(malformed)?;
@@ -106,7 +110,7 @@ mod tests {
     #[tokio::test]
     async fn multipart_fields_are_read_raw() {
         let body = Bytes::from("--XX\r\nContent-Disposition: form-data; name=\" action\"\r\n\r\nGetClients\r\n--XX\r\nContent-Disposition: form-data; name=\"pid[0]\"\r\n\r\n7\r\n--XX--\r\n");
-        let pairs = body_pairs(Some("multipart/form-data; boundary=XX"), &body)
+        let pairs = body_pairs(true, Some(b"multipart/form-data; boundary=XX"), &body)
             .await
             .unwrap();
         assert_eq!(
@@ -116,7 +120,7 @@ mod tests {
                 ("pid[0]".into(), "7".into())
             ]
         );
-        assert!(body_pairs(Some("multipart/form-data"), &body)
+        assert!(body_pairs(true, Some(b"multipart/form-data"), &body)
             .await
             .is_err());
     }
@@ -124,7 +128,7 @@ mod tests {
     #[tokio::test]
     async fn multipart_files_are_refused() {
         let body = Bytes::from("--XX\r\nContent-Disposition: form-data; name=\"action\"; filename=\"a.txt\"\r\n\r\nGetClients\r\n--XX--\r\n");
-        let error = body_pairs(Some("multipart/form-data; boundary=XX"), &body)
+        let error = body_pairs(true, Some(b"multipart/form-data; boundary=XX"), &body)
             .await
             .unwrap_err();
         assert_eq!(
@@ -136,13 +140,15 @@ mod tests {
     #[tokio::test]
     async fn forms_and_other_content_types() {
         let form = Bytes::from("a=1&b=%20");
-        let pairs = body_pairs(None, &form).await.unwrap();
+        let pairs = body_pairs(true, Some(b"application/x-www-form-urlencoded"), &form)
+            .await
+            .unwrap();
         assert_eq!(
             show(&pairs),
             [("a".into(), "1".into()), ("b".into(), " ".into())]
         );
         let json = Bytes::from("{\"action\":1}");
-        assert!(body_pairs(Some("application/json"), &json)
+        assert!(body_pairs(true, Some(b"application/json"), &json)
             .await
             .unwrap()
             .is_empty());

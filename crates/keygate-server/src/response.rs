@@ -49,6 +49,15 @@ pub fn error(format: Format, status: StatusCode, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// A 429 with `Retry-After: retry_secs` and `message` in `format`.
+pub fn limited(format: Format, message: &str, retry_secs: u64) -> Response {
+    let mut response = error(format, StatusCode::TOO_MANY_REQUESTS, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_secs));
+    response
+}
+
 /// Escapes the five XML special characters.
 pub fn escape_xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

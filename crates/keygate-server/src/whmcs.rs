@@ -5,12 +5,13 @@
 //! from them, never the client's own bytes.
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
 use keygate_core::params::{plain_value, RawPair, Special};
 use keygate_core::{Call, CanonicalParams, Decision};
 
 use crate::calls::CallLog;
+use crate::client_ip::client_ip;
 use crate::metrics::{Endpoint, Outcome};
 use crate::params::{self, ParamsError};
 use crate::response::{self, Format};
@@ -24,12 +25,13 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+        .map(|v| v.as_bytes());
+    let is_post = parts.method == Method::POST;
     let bytes = match params::read_body(body, state.config.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(e) => return refuse_body(&state, &log, &query, e),
     };
-    let body = match params::body_pairs(content_type, &bytes).await {
+    let body = match params::body_pairs(is_post, content_type, &bytes).await {
         Ok(body) => body,
         Err(e) => return refuse_body(&state, &log, &query, e),
     };
@@ -43,19 +45,46 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         }
     };
     let format = Format::from_bytes(params.special(Special::Responsetype));
-    let call = Call::from_params(&params);
+    let ip = client_ip(
+        &parts.extensions,
+        &parts.headers,
+        &state.config.trusted_proxies,
+    );
+    if let Some(retry) = state.limits.throttled(ip) {
+        let response = response::limited(format, "Too many failed attempts", retry);
+        return log.finish(&state, Outcome::Throttled, "-", response);
+    }
+    let call = Call::from_params(&params).from_ip(ip);
     let snapshot = state.live.load();
     let decision = snapshot.decide(&call);
     log.action(call.action, decision.action_id());
-    let identifier = match decision.credential() {
-        Some(credential) => {
+    let identifier = match (&decision, decision.credential()) {
+        (_, Some(credential)) => {
             state.access.record(credential.identifier());
             credential.identifier().to_owned()
         }
-        None => "-".to_owned(),
+        // The right secret was presented: the identifier is safe to log.
+        (Decision::Disabled { identifier, .. } | Decision::Expired { identifier, .. }, None) => {
+            (*identifier).to_owned()
+        }
+        (_, None) => "-".to_owned(),
     };
-    let denial = denial(&decision, call.action);
+    let denial = denial(&decision, &call);
+    let rate = counted_rate(&decision);
+    let failed = matches!(decision, Decision::AuthenticationFailed { .. });
     drop(snapshot);
+    if failed {
+        if let Some(retry) = state.limits.failed(ip).await {
+            let response = response::limited(format, "Too many failed attempts", retry);
+            return log.finish(&state, Outcome::Throttled, "-", response);
+        }
+    }
+    if let Some(own) = rate {
+        if let Some(retry) = state.limits.over_rate(&identifier, own).await {
+            let response = response::limited(format, "Rate limit exceeded", retry);
+            return log.finish(&state, Outcome::RateLimited, &identifier, response);
+        }
+    }
     if let Some((outcome, status, message)) = denial {
         let response = response::error(format, status, &message);
         return log.finish(&state, outcome, &identifier, response);
@@ -78,14 +107,44 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     log.finish(&state, Outcome::Allowed, &identifier, response)
 }
 
-/// The answer to every decision but "allowed" (DESIGN.md's gateway table).
-fn denial(decision: &Decision<'_>, action: &str) -> Option<(Outcome, StatusCode, String)> {
+/// For a call that counts against its credential's rate (authenticated
+/// and from an allowed address), the credential's own rate, if any.
+pub(crate) fn counted_rate(decision: &Decision<'_>) -> Option<Option<keygate_core::Rate>> {
     match decision {
-        Decision::Allowed(_) => None,
-        Decision::AuthenticationFailed { .. } => Some((
-            Outcome::AuthenticationFailed,
+        Decision::Allowed(grant) => Some(grant.credential.rate_limit()),
+        Decision::ActionMissing(credential) | Decision::ActionNotAllowed { credential, .. } => {
+            Some(credential.rate_limit())
+        }
+        Decision::AuthenticationFailed { .. }
+        | Decision::Disabled { .. }
+        | Decision::Expired { .. }
+        | Decision::IpNotAllowed { .. } => None,
+    }
+}
+
+/// The answer to every decision but "allowed" (DESIGN.md's gateway table).
+fn denial(decision: &Decision<'_>, call: &Call<'_>) -> Option<(Outcome, StatusCode, String)> {
+    let failed = |outcome| {
+        Some((
+            outcome,
             StatusCode::FORBIDDEN,
             "Authentication Failed".into(),
+        ))
+    };
+    match decision {
+        Decision::Allowed(_) => None,
+        Decision::AuthenticationFailed { .. } => failed(Outcome::AuthenticationFailed),
+        // Told apart only in the log and metrics: to the client an expired
+        // or disabled credential is as good as an unknown one.
+        Decision::Disabled { .. } => failed(Outcome::Disabled),
+        Decision::Expired { .. } => failed(Outcome::Expired),
+        Decision::IpNotAllowed { .. } => Some((
+            Outcome::IpNotAllowed,
+            StatusCode::FORBIDDEN,
+            match call.ip {
+                Some(ip) => format!("Invalid IP {ip}"),
+                None => "Invalid IP unknown".into(),
+            },
         )),
         Decision::ActionMissing(_) => Some((
             Outcome::BadRequest,
@@ -97,7 +156,7 @@ fn denial(decision: &Decision<'_>, action: &str) -> Option<(Outcome, StatusCode,
             StatusCode::FORBIDDEN,
             format!(
                 "Invalid Permissions: API action \"{}\" is not allowed",
-                action.to_lowercase()
+                call.action.to_lowercase()
             ),
         )),
     }

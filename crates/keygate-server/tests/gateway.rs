@@ -35,6 +35,8 @@ async fn every_error_row_in_every_format() {
     let (id2, secret2) = no_upstream.seed().await;
     let not_allowed = "Invalid Permissions: API action \"getinvoices\" is not allowed";
     let not_in_catalog = "Invalid Permissions: API action \"nosuchaction\" is not allowed";
+    let names: Vec<String> = (0..1000).map(|i| format!("p{i}")).collect();
+    let too_many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
     for format in ["json", "xml", "nvp", ""] {
         let rows: Vec<ErrorRow> = vec![
             (
@@ -94,6 +96,52 @@ async fn every_error_row_in_every_format() {
                 ],
                 403,
                 not_in_catalog,
+            ),
+            (
+                &app,
+                vec![
+                    ("identifier", &id),
+                    ("secret", &secret),
+                    ("action", "GetTickets"),
+                    (" action", "DeleteClient"),
+                ],
+                400,
+                "Ambiguous parameter: action",
+            ),
+            (
+                &app,
+                vec![
+                    ("identifier", &id),
+                    ("secret", &secret),
+                    ("action[x]", "GetTickets"),
+                ],
+                400,
+                "Ambiguous parameter: action",
+            ),
+            (
+                &app,
+                vec![
+                    ("identifier", &id),
+                    ("Secret", &secret),
+                    ("secret", &secret),
+                    ("action", "GetTickets"),
+                ],
+                400,
+                "Ambiguous parameter: secret",
+            ),
+            (
+                &app,
+                [
+                    vec![
+                        ("identifier", id.as_str()),
+                        ("secret", &secret),
+                        ("action", "GetTickets"),
+                    ],
+                    too_many.clone(),
+                ]
+                .concat(),
+                400,
+                "Too many parameters",
             ),
             (
                 &no_upstream,
@@ -169,8 +217,7 @@ async fn forwarding_substitutes_the_credential_and_keeps_everything_else() {
         .start()
         .await;
     let (id, secret) = app.seed().await;
-    let url =
-        app.url("/includes/api.php?action=GetTickets&responsetype=xml&status=Open&limitnum=5");
+    let url = app.url("/includes/api.php?action=GetTickets&status=Open&limitnum=5&note=from-query");
     let body = [
         ("identifier", id.as_str()),
         ("secret", secret.as_str()),
@@ -189,15 +236,17 @@ async fn forwarding_substitutes_the_credential_and_keeps_everything_else() {
 
     let got = whmcs.last();
     assert_eq!(got.content_type, "application/x-www-form-urlencoded");
+    // Canonical: arrays with explicit indexes, the body's value over the
+    // query's in the query's place, `responsetype` after the parameters.
     let expected: Vec<(String, String)> = [
         ("action", "GetTickets"),
         ("status", "Open"),
         ("limitnum", "5"),
-        ("responsetype", "json"),
-        ("pid[]", "1"),
-        ("pid[]", "2"),
-        ("customfields[0]", "a b&c=d"),
         ("note", "ünïcödé ✓"),
+        ("pid[0]", "1"),
+        ("pid[1]", "2"),
+        ("customfields[0]", "a b&c=d"),
+        ("responsetype", "json"),
         ("identifier", "MASTER-ID"),
         ("secret", "MASTER-SECRET"),
         ("accesskey", "ACCESS-KEY"),

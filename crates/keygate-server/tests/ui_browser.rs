@@ -5,7 +5,9 @@
 //! screenshot of each main screen under `target/test-output/screenshots/`.
 //!
 //! Needs `/usr/bin/chromedriver` and `/usr/bin/chromium`
-//! (`scripts/install-test-deps.sh`); without them it says SKIPPED.
+//! (`scripts/install-test-deps.sh`); without them it says SKIPPED, or
+//! fails when `KEYGATE_TEST_BROWSER_REQUIRED=1` (CI, where they are
+//! installed, must run it).
 
 mod ui_support;
 
@@ -17,8 +19,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
+use keygate_core::model::Lifecycle;
 use keygate_core::Catalog;
-use serde_json::json;
+use serde_json::{json, Value};
 use ui_support::{TestApp, ADMIN, PASSWORD};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -211,6 +214,67 @@ impl Ui {
             .send()
             .await?;
         Ok(response.status().as_u16())
+    }
+
+    /// The sidecar's status and answer, the caller's client at `ip`.
+    async fn authorize_from(
+        &self,
+        credential: &(String, String),
+        action: &str,
+        ip: Option<&str>,
+    ) -> Result<(u16, Value)> {
+        let mut body =
+            json!({ "identifier": credential.0, "secret": credential.1, "action": action });
+        if let Some(ip) = ip {
+            body["ip"] = json!(ip);
+        }
+        let response = self
+            .http
+            .post(format!("{}/v1/authorize", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+
+    /// Waits (briefly) until the sidecar answers `status` with `reason`
+    /// (`None`: an allowed answer).
+    async fn expect_reason(
+        &self,
+        credential: &(String, String),
+        ip: Option<&str>,
+        status: u16,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (got, body) = self.authorize_from(credential, "GetClients", ip).await?;
+            if got == status && body["reason"].as_str() == reason {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "expected {status} {reason:?}, got {got} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The row of this credential in the list.
+    fn row(identifier: &str) -> String {
+        format!("tr[data-identifier='{identifier}']")
+    }
+
+    /// Waits until the credential's row has this status.
+    async fn wait_status(&self, identifier: &str, status: &str) -> Result<()> {
+        let selector = format!(
+            "{}[data-status='{status}'] .badge-status",
+            Self::row(identifier)
+        );
+        self.wait_text(&selector, status).await?;
+        Ok(())
     }
 
     /// Waits (briefly) until the sidecar answers `status`.
@@ -546,7 +610,7 @@ async fn sort_by_last_access(ui: &Ui, used: &(String, String)) -> Result<()> {
     let (never, _) = ui
         .app
         .manager
-        .generate_credential("bob", "never used", &[])
+        .generate_credential("bob", "never used", &[], Default::default())
         .await?;
     let row = format!(
         "tr[data-identifier='{}'] td[data-label='Last Access']",
@@ -587,6 +651,311 @@ async fn sort_by_last_access(ui: &Ui, used: &(String, String)) -> Result<()> {
         "oldest first: never-used first"
     );
     ui.app.manager.delete_credential(&never.identifier).await?;
+    Ok(())
+}
+
+/// Generate with an expiry, an allowlist and a rate limit: a mistake is
+/// shown in the dialog with everything kept and nothing created; fixed, the
+/// credential is listed with all three and the sidecar applies them.
+async fn generate_with_lifecycle(ui: &Ui) -> Result<(String, String)> {
+    ui.go("/admin/api-credentials?tab=credentials").await?;
+    ui.click_button("Generate New API Credential").await?;
+    ui.css("#gen-admin").await?.select_by_value(ADMIN).await?;
+    ui.fill("#gen-description", "Partner feed").await?;
+    ui.xpath("//label[normalize-space()='Support Desk']/input")
+        .await?
+        .click()
+        .await?;
+    ensure!(
+        !ui.css("#gen-expires-at").await?.is_displayed().await?,
+        "the custom date is hidden until picked"
+    );
+    ui.css("#gen-expires")
+        .await?
+        .select_by_value("custom")
+        .await?;
+    let custom = ui.css("#gen-expires-at").await?;
+    let deadline = Instant::now() + WAIT;
+    while !custom.is_displayed().await? {
+        ensure!(Instant::now() < deadline, "the custom date never showed");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    ui.c.execute(
+        "document.getElementById('gen-expires-at').value = '2031-05-20T12:30';",
+        vec![],
+    )
+    .await?;
+    ui.fill("#gen-allow-ips", "203.0.113.0/24\nnot-an-address")
+        .await?;
+    ui.fill("#gen-rate-limit", "600/m").await?;
+    let before = ui.app.manager.list_credentials(None).await?.len();
+    ui.click_button("Generate").await?;
+    ui.wait_text(
+        "#form-error",
+        "line 2: \"not-an-address\" is not an IP address",
+    )
+    .await?;
+    ensure!(
+        ui.css("#gen-allow-ips")
+            .await?
+            .attr("aria-invalid")
+            .await?
+            .as_deref()
+            == Some("true"),
+        "the allowlist is marked invalid"
+    );
+    ensure!(
+        ui.css("#gen-rate-limit")
+            .await?
+            .prop("value")
+            .await?
+            .as_deref()
+            == Some("600/m")
+    );
+    ensure!(
+        ui.css("#gen-expires-at")
+            .await?
+            .prop("value")
+            .await?
+            .as_deref()
+            == Some("2031-05-20T12:30")
+    );
+    ensure!(
+        ui.css("#gen-expires")
+            .await?
+            .prop("value")
+            .await?
+            .as_deref()
+            == Some("custom")
+    );
+    ensure!(
+        ui.app.manager.list_credentials(None).await?.len() == before,
+        "a refused form created a credential"
+    );
+    ui.shot("generate-validation").await?;
+    ui.fill("#gen-allow-ips", "203.0.113.0/24\n2001:db8::/32")
+        .await?;
+    ui.click_button("Generate").await?;
+    let identifier = ui.css("#new-identifier").await?.text().await?;
+    let secret = ui.css("#new-secret").await?.text().await?;
+    ensure!(ui.page_has("Copy the secret now.").await?);
+    ui.click_button("Close").await?;
+    let row = Ui::row(&identifier);
+    let expires = ui
+        .wait_text(
+            &format!("{row} td[data-label='Expires']"),
+            "2031-05-20 12:30 UTC",
+        )
+        .await?;
+    ensure!(!expires.contains("expired"), "{expires}");
+    let limits = ui
+        .wait_text(&format!("{row} td[data-label='Limits']"), "203.0.113.0/24")
+        .await?;
+    ensure!(
+        limits.contains("2001:db8::/32") && limits.contains("600/m"),
+        "{limits}"
+    );
+    ui.wait_status(&identifier, "Enabled").await?;
+    let stored = ui.app.manager.credential(&identifier).await?;
+    ensure!(stored.lifecycle.expires_at == Some(1_937_046_600));
+    ensure!(
+        stored
+            .lifecycle
+            .rate_limit
+            .map(|r| r.to_string())
+            .as_deref()
+            == Some("600/m")
+    );
+    let credential = (identifier, secret);
+    ui.expect_reason(&credential, Some("203.0.113.9"), 200, None)
+        .await?;
+    ui.expect_reason(&credential, Some("2001:db8::1"), 200, None)
+        .await?;
+    ui.expect_reason(
+        &credential,
+        Some("198.51.100.7"),
+        403,
+        Some("ip_not_allowed"),
+    )
+    .await?;
+    Ok(credential)
+}
+
+/// Disable asks first, then shows the Disabled badge and the sidecar says
+/// `disabled`; Enable brings it back.
+async fn disable_and_enable_credential(ui: &Ui, credential: &(String, String)) -> Result<()> {
+    ui.go("/admin/api-credentials?tab=credentials").await?;
+    let row = Ui::row(&credential.0);
+    ui.css(&format!(
+        "{row} button[aria-label='Disable {}']",
+        credential.0
+    ))
+    .await?
+    .click()
+    .await?;
+    ui.wait_text("#dialog-message", "Disable the API credential")
+        .await?;
+    ui.wait_text("#dialog-message", &credential.0).await?;
+    ui.shot("confirm-disable").await?;
+    ui.css("#confirm-form button[type='submit']")
+        .await?
+        .click()
+        .await?;
+    ui.wait_text("[data-flash]", "disabled").await?;
+    ui.wait_status(&credential.0, "Disabled").await?;
+    ui.expect_reason(credential, Some("203.0.113.9"), 401, Some("disabled"))
+        .await?;
+    ui.css(&format!(
+        "{row} button[aria-label='Enable {}']",
+        credential.0
+    ))
+    .await?
+    .click()
+    .await?;
+    ui.wait_text("[data-flash]", "enabled").await?;
+    ui.wait_status(&credential.0, "Enabled").await?;
+    ui.expect_reason(credential, Some("203.0.113.9"), 200, None)
+        .await?;
+    Ok(())
+}
+
+/// Rotate with the default 24 hours overlap: the new secret is shown once,
+/// like a generated one, both secrets work, and the list shows when the
+/// old one stops.
+async fn rotate_credential(ui: &Ui, credential: &(String, String)) -> Result<(String, String)> {
+    ui.go("/admin/api-credentials?tab=credentials").await?;
+    let row = Ui::row(&credential.0);
+    ui.css(&format!(
+        "{row} button[aria-label='Rotate the secret of {}']",
+        credential.0
+    ))
+    .await?
+    .click()
+    .await?;
+    ui.css("#rotate-form").await?;
+    ensure!(
+        ui.checked("#overlap-24h").await?,
+        "24 hours is the default overlap"
+    );
+    for other in ["#overlap-0", "#overlap-1h", "#overlap-7d"] {
+        ensure!(!ui.checked(other).await?, "{other}");
+    }
+    ui.shot("rotate").await?;
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    ui.click_button("Rotate Secret").await?;
+    ui.wait_text("#dialog-title", "Secret Rotated").await?;
+    let identifier = ui.css("#new-identifier").await?.text().await?;
+    let secret = ui.css("#new-secret").await?.text().await?;
+    ensure!(identifier == credential.0, "the identifier stays");
+    ensure!(secret.len() == 32 && secret != credential.1);
+    ensure!(ui.page_has("Copy the secret now.").await?);
+    let until = ui
+        .css("#old-secret-until time")
+        .await?
+        .attr("datetime")
+        .await?
+        .unwrap_or_default();
+    let stored = ui.app.manager.credential(&identifier).await?;
+    let old_until = stored
+        .old_secret_valid_until
+        .context("the old secret has an end")?;
+    ensure!(
+        (started + 86_400..=started + 86_400 + 60).contains(&old_until),
+        "{old_until} vs {started}"
+    );
+    ensure!(until.starts_with(&iso_date(old_until)), "{until}");
+    ui.wait_text("#old-secret-until", "keeps working until")
+        .await?;
+    ui.shot("secret-rotated").await?;
+    let rotated = (identifier, secret);
+    ui.expect_reason(&rotated, Some("203.0.113.9"), 200, None)
+        .await?;
+    ui.expect_reason(credential, Some("203.0.113.9"), 200, None)
+        .await?;
+    ui.c.refresh().await?;
+    ui.wait_text("[data-flash]", "shown only once").await?;
+    ensure!(
+        !ui.page_has(&rotated.1).await?,
+        "a reload shows the rotated secret again"
+    );
+    ui.wait_text(
+        &format!("{row} td[data-label='Status']"),
+        "Old secret until",
+    )
+    .await?;
+    ui.wait_text(
+        &format!("{row} td[data-label='Status']"),
+        &iso_date(old_until),
+    )
+    .await?;
+    Ok(rotated)
+}
+
+/// `YYYY-MM-DD` of unix seconds (UTC), as the pages show it.
+fn iso_date(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    // Civil from days (H. Hinnant), as the UI does it.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// A credential that runs past its expiry shows the Expired badge and is
+/// refused as `expired`; extending it in the Edit dialog makes it work.
+async fn expired_credential_is_marked_and_extended(ui: &Ui) -> Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let lifecycle = Lifecycle {
+        expires_at: Some(now + 2),
+        ..Lifecycle::default()
+    };
+    let (short, secret) = ui
+        .app
+        .manager
+        .generate_credential(ADMIN, "Short-lived", &["Support Desk".into()], lifecycle)
+        .await?;
+    let credential = (short.identifier.clone(), secret.expose().to_string());
+    ui.expect_reason(&credential, None, 401, Some("expired"))
+        .await?;
+    ui.go("/admin/api-credentials?tab=credentials").await?;
+    ui.wait_status(&credential.0, "Expired").await?;
+    let row = Ui::row(&credential.0);
+    ui.wait_text(&format!("{row} td[data-label='Expires']"), "(expired)")
+        .await?;
+    ui.shot("credentials-expired").await?;
+    ui.css(&format!("{row} button[aria-label='Edit']"))
+        .await?
+        .click()
+        .await?;
+    ui.wait_text("#edit-expires-hint", "Expired on").await?;
+    ui.shot("credential-edit").await?;
+    ui.css("#edit-expires")
+        .await?
+        .select_by_value("30d")
+        .await?;
+    ui.click_button("Save").await?;
+    ui.wait_text("[data-flash]", "saved").await?;
+    ui.wait_status(&credential.0, "Enabled").await?;
+    let expires_at = ui
+        .app
+        .manager
+        .credential(&credential.0)
+        .await?
+        .lifecycle
+        .expires_at
+        .context("an expiry")?;
+    ensure!(expires_at >= now + 30 * 86_400, "extended by 30 days");
+    ui.expect_reason(&credential, None, 200, None).await?;
     Ok(())
 }
 
@@ -666,6 +1035,10 @@ async fn phone_screens(ui: &Ui) -> Result<()> {
     ui.go("/admin/api-credentials?tab=credentials").await?;
     ui.button("Generate New API Credential").await?;
     ui.shot("phone-credentials").await?;
+    let script =
+        "document.querySelector('tr.cred-row td[data-label=\"Status\"]').scrollIntoView();";
+    ui.c.execute(script, vec![]).await?;
+    ui.shot("phone-credential-row").await?;
     ui.go("/admin/api-credentials/roles/new").await?;
     open_category(ui, "Client").await?;
     tick(ui, "GetClients").await?;
@@ -694,6 +1067,10 @@ async fn run(ui: &Ui) -> Result<()> {
     let credential = generate_and_use_credential(ui).await?;
     edit_description_in_place(ui, &credential).await?;
     edit_credential_roles(ui, &credential).await?;
+    let limited = generate_with_lifecycle(ui).await?;
+    disable_and_enable_credential(ui, &limited).await?;
+    rotate_credential(ui, &limited).await?;
+    expired_credential_is_marked_and_extended(ui).await?;
     let bobs = admins_disable_enable(ui).await?;
     sort_by_last_access(ui, &bobs).await?;
     delete_credential(ui, &credential).await?;
@@ -706,6 +1083,11 @@ async fn run(ui: &Ui) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ui_browser_workflows() {
     if !Path::new(CHROMEDRIVER).exists() {
+        if std::env::var("KEYGATE_TEST_BROWSER_REQUIRED").as_deref() == Ok("1") {
+            panic!(
+                "chromedriver not installed ({CHROMEDRIVER}) and KEYGATE_TEST_BROWSER_REQUIRED=1"
+            );
+        }
         eprintln!("SKIPPED: chromedriver not installed ({CHROMEDRIVER}); run scripts/install-test-deps.sh");
         return;
     }

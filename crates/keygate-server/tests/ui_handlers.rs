@@ -93,10 +93,17 @@ async fn ui_route_matrix() {
     let support = role(m, "Support", &["GetClients"]).await;
     let doomed = role(m, "Doomed", &[]).await;
     let (kept, _) = m
-        .generate_credential(ADMIN, "kept", &["Support".into()])
+        .generate_credential(ADMIN, "kept", &["Support".into()], Default::default())
         .await
         .unwrap();
-    let (gone, _) = m.generate_credential(ADMIN, "gone", &[]).await.unwrap();
+    let (gone, _) = m
+        .generate_credential(ADMIN, "gone", &[], Default::default())
+        .await
+        .unwrap();
+    let (toggled, _) = m
+        .generate_credential(ADMIN, "toggled", &[], Default::default())
+        .await
+        .unwrap();
     let (mut alice, csrf) = logged_in(&app).await;
     let (ok, see) = (StatusCode::OK, StatusCode::SEE_OTHER);
     let id = |s: &str| s.to_string();
@@ -140,6 +147,22 @@ async fn ui_route_matrix() {
             ok,
             "",
         ),
+        get(
+            format!(
+                "/admin/api-credentials/credentials/rotate?identifier={}",
+                kept.identifier
+            ),
+            ok,
+            "",
+        ),
+        get(
+            format!(
+                "/admin/api-credentials/credentials/disable?identifier={}",
+                toggled.identifier
+            ),
+            ok,
+            "",
+        ),
         get("/admin/admins", ok, ""),
         get("/admin/admins/add", ok, ""),
         get("/admin/admins/password?username=bob", ok, ""),
@@ -170,6 +193,35 @@ async fn ui_route_matrix() {
         post(
             "/admin/api-credentials/credentials/edit",
             vec![("identifier", kept.identifier.clone())],
+            "/admin/api-credentials?tab=credentials",
+        ),
+        post(
+            "/admin/api-credentials/credentials/edit",
+            vec![
+                ("identifier", kept.identifier.clone()),
+                ("roles", support.to_string()),
+                ("expires", id("90d")),
+                ("allow_ips", id("203.0.113.0/24")),
+                ("rate_limit", id("600/m")),
+            ],
+            "/admin/api-credentials?tab=credentials",
+        ),
+        post(
+            "/admin/api-credentials/credentials/rotate",
+            vec![
+                ("identifier", kept.identifier.clone()),
+                ("overlap", id("24h")),
+            ],
+            "/admin/api-credentials/credentials/created",
+        ),
+        post(
+            "/admin/api-credentials/credentials/disable",
+            vec![("identifier", toggled.identifier.clone())],
+            "/admin/api-credentials?tab=credentials",
+        ),
+        post(
+            "/admin/api-credentials/credentials/enable",
+            vec![("identifier", toggled.identifier.clone())],
             "/admin/api-credentials?tab=credentials",
         ),
         post(
@@ -600,7 +652,7 @@ async fn description_edit_answers_json_to_the_script() {
     role(&app.manager, "Support", &[]).await;
     let (credential, _) = app
         .manager
-        .generate_credential(ADMIN, "old", &[])
+        .generate_credential(ADMIN, "old", &[], Default::default())
         .await
         .unwrap();
     let (mut alice, csrf) = logged_in(&app).await;
@@ -678,4 +730,794 @@ async fn ui_headers_stay_off_the_gateway() {
     let css = client.get("/admin/assets/app.css").await;
     assert!(css.header("cache-control").contains("immutable"));
     assert!(css.header("content-type").starts_with("text/css"));
+}
+
+// ---- credential lifecycle: expiry, allowlist, rate limit, disable, rotate ----
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The credentials table's row of `identifier` in a page.
+fn row<'a>(page: &'a str, identifier: &str) -> &'a str {
+    let start = page
+        .find(&format!(r#"data-identifier="{identifier}""#))
+        .unwrap_or_else(|| panic!("no row for {identifier}"));
+    let rest = &page[start..];
+    &rest[..rest.find("</tr>").unwrap()]
+}
+
+/// The opening tag of the element with this id.
+fn tag<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no element #{id}"));
+    let open = page[..start].rfind('<').unwrap();
+    &page[open..start + page[start..].find('>').unwrap()]
+}
+
+/// The secret shown by the one-time dialog.
+fn shown_secret(page: &str) -> String {
+    let marker = r#"id="new-secret" class="secret-value">"#;
+    let start = page.find(marker).expect("the secret is shown") + marker.len();
+    page[start..].split('<').next().unwrap().to_string()
+}
+
+/// Asks the sidecar (through the same router) until it answers `status`
+/// with `reason` (`None`: allowed); returns the last answer's body.
+async fn sidecar(
+    client: &mut Client,
+    identifier: &str,
+    secret: &str,
+    status: u16,
+    reason: Option<&str>,
+) {
+    let body =
+        serde_json::json!({ "identifier": identifier, "secret": secret, "action": "GetClients" })
+            .to_string();
+    let mut last = String::new();
+    for _ in 0..100 {
+        let answer = client
+            .send(Method::POST, "/v1/authorize", Some(body.clone()), &[])
+            .await;
+        let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        if answer.status.as_u16() == status && json["reason"].as_str() == reason {
+            return;
+        }
+        last = format!("{} {}", answer.status, answer.body);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("expected {status} {reason:?} from the sidecar, got {last}");
+}
+
+/// Generate with an expiry, an allowlist and a rate limit. Each mistake
+/// re-renders the dialog (422) with a message naming it, the field marked
+/// invalid and everything typed kept, and creates nothing.
+#[tokio::test]
+async fn generate_with_expiry_allowlist_and_rate_limit() {
+    let app = TestApp::start(false).await;
+    let support = role(&app.manager, "Support", &["GetClients"])
+        .await
+        .to_string();
+    let (mut alice, csrf) = logged_in(&app).await;
+    let form = alice.get("/admin/api-credentials/credentials/new").await;
+    assert!(tag(&form.body, "gen-expires").contains(r#"name="expires""#));
+    assert!(form
+        .body
+        .contains(r#"<option value="never" selected>Never</option>"#));
+    for field in ["gen-expires-at", "gen-allow-ips", "gen-rate-limit"] {
+        assert!(
+            form.body.contains(&format!(r#"<label for="{field}">"#)),
+            "{field} has a label"
+        );
+    }
+    let base = [
+        ("csrf", csrf.as_str()),
+        ("admin", ADMIN),
+        ("description", "Partner feed"),
+        ("roles", support.as_str()),
+    ];
+    // Extra fields, the message shown, the id of the field marked invalid.
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 6] = [
+        (
+            &[
+                ("expires", "never"),
+                ("allow_ips", "203.0.113.0/24\n10.0.0.300"),
+            ],
+            "line 2: &#34;10.0.0.300&#34; is not an IP address or network",
+            "gen-allow-ips",
+        ),
+        (
+            &[("expires", "never"), ("rate_limit", "600/day")],
+            "Rate limit &#34;600/day&#34; is not a rate",
+            "gen-rate-limit",
+        ),
+        (
+            &[("expires", "custom"), ("expires_at", "2020-01-01T00:00")],
+            "The expiry must be in the future: 2020-01-01 00:00 UTC has passed.",
+            "gen-expires-at",
+        ),
+        (
+            &[("expires", "custom"), ("expires_at", "")],
+            "Enter the expiry date and time (UTC)",
+            "gen-expires-at",
+        ),
+        (
+            &[("expires", "custom"), ("expires_at", "31/12/2030")],
+            "is not a date",
+            "gen-expires-at",
+        ),
+        (
+            &[("expires", "someday")],
+            "Unknown expiry choice",
+            "gen-expires",
+        ),
+    ];
+    let before = dump(&app.manager).await;
+    for (extra, message, invalid) in cases {
+        let mut fields = base.to_vec();
+        fields.extend_from_slice(extra);
+        fields.push(("allow_ips", "2001:db8::/32"));
+        let answer = alice
+            .post("/admin/api-credentials/credentials/new", &fields)
+            .await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{extra:?}");
+        assert!(answer.body.contains("generate-form"), "the dialog again");
+        assert!(answer.body.contains(message), "{extra:?}: {}", answer.body);
+        let marked = tag(&answer.body, invalid);
+        assert!(
+            marked.contains(r#"aria-invalid="true""#) && marked.contains("form-error"),
+            "{invalid} marked: {marked}"
+        );
+        assert!(
+            answer.body.contains(r#"value="Partner feed""#),
+            "typed values kept"
+        );
+        assert!(
+            tag(&answer.body, &format!("gen-role-{support}")).contains("checked"),
+            "ticks kept"
+        );
+        assert_eq!(
+            dump(&app.manager).await,
+            before,
+            "{extra:?} created something"
+        );
+    }
+    // Everything typed comes back, the first allowlist line included.
+    let answer = alice
+        .post(
+            "/admin/api-credentials/credentials/new",
+            &[
+                base.as_slice(),
+                &[
+                    ("expires", "custom"),
+                    ("expires_at", "2031-05-20T12:30"),
+                    ("allow_ips", "203.0.113.0/24\nnope"),
+                    ("rate_limit", "7/s"),
+                ],
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(answer.body.contains(r#"<option value="custom" selected>"#));
+    assert!(tag(&answer.body, "gen-expires-at").contains(r#"value="2031-05-20T12:30""#));
+    assert!(answer.body.contains(">203.0.113.0/24\nnope</textarea>"));
+    assert!(tag(&answer.body, "gen-rate-limit").contains(r#"value="7/s""#));
+
+    let fields = [
+        base.as_slice(),
+        &[
+            ("expires", "custom"),
+            ("expires_at", "2031-05-20T12:30"),
+            ("allow_ips", "203.0.113.0/24\r\n2001:db8::/32\n\n10.0.0.1"),
+            ("rate_limit", " 600/m "),
+        ],
+    ]
+    .concat();
+    let generated = alice
+        .post("/admin/api-credentials/credentials/new", &fields)
+        .await;
+    assert_eq!(
+        generated.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        generated.body
+    );
+    assert_eq!(
+        generated.location(),
+        "/admin/api-credentials/credentials/created"
+    );
+    let shown = alice.get(generated.location()).await;
+    assert!(shown.body.contains("API Credential Generated"));
+    assert!(!shown.body.contains("old-secret-until"));
+    let credential = app
+        .manager
+        .list_credentials(None)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let lifecycle = &credential.lifecycle;
+    assert!(lifecycle.enabled);
+    assert_eq!(lifecycle.expires_at, Some(1_937_046_600));
+    let nets: Vec<String> = lifecycle.allow_ips.iter().map(|n| n.to_string()).collect();
+    assert_eq!(nets, ["203.0.113.0/24", "2001:db8::/32", "10.0.0.1/32"]);
+    assert_eq!(lifecycle.rate_limit.unwrap().to_string(), "600/m");
+    let list = alice.get("/admin/api-credentials?tab=credentials").await;
+    let listed = row(&list.body, &credential.identifier);
+    assert!(listed.contains(r#"data-status="Enabled""#), "{listed}");
+    assert!(listed.contains(">Enabled</span>"));
+    assert!(listed.contains(r#"datetime="2031-05-20T12:30:00Z""#));
+    assert!(listed.contains("2031-05-20") && listed.contains("12:30 UTC"));
+    assert!(listed.contains("203.0.113.0/24") && listed.contains("2001:db8::/32"));
+    assert!(listed.contains("Rate limit <code>600/m</code>"));
+
+    // A preset counts from now; no expiry, allowlist or rate by default.
+    let preset = [base.as_slice(), &[("expires", "30d")]].concat();
+    alice
+        .post("/admin/api-credentials/credentials/new", &preset)
+        .await;
+    let credential = app
+        .manager
+        .list_credentials(None)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let at = credential.lifecycle.expires_at.unwrap();
+    assert!(
+        (now() + 30 * 86_400 - 5..=now() + 30 * 86_400).contains(&at),
+        "{at}"
+    );
+    assert!(credential.lifecycle.allow_ips.is_empty());
+    assert_eq!(credential.lifecycle.rate_limit, None);
+    let list = alice.get("/admin/api-credentials?tab=credentials").await;
+    let listed = row(&list.body, &credential.identifier);
+    assert!(
+        listed.contains("Any IP address") && listed.contains("Default rate"),
+        "{listed}"
+    );
+}
+
+/// The Edit dialog extends (or clears) the expiry and replaces the
+/// allowlist and rate limit, together with the roles in one transaction:
+/// a mistake in any field changes nothing at all.
+#[tokio::test]
+async fn edit_extends_the_expiry_and_replaces_the_limits() {
+    let app = TestApp::start(false).await;
+    let m = &app.manager;
+    let support = role(m, "Support", &["GetClients"]).await;
+    let billing = role(m, "Billing", &["GetInvoices"]).await.to_string();
+    let expires = now() + 3600;
+    let lifecycle = keygate_core::model::Lifecycle {
+        expires_at: Some(expires),
+        allow_ips: vec!["10.0.0.0/8".parse().unwrap()],
+        rate_limit: Some("10/s".parse().unwrap()),
+        ..Default::default()
+    };
+    let (credential, _) = m
+        .generate_credential(ADMIN, "sync", &["Support".into()], lifecycle)
+        .await
+        .unwrap();
+    let id = credential.identifier.clone();
+    let (mut alice, csrf) = logged_in(&app).await;
+    let form = alice
+        .get(&format!(
+            "/admin/api-credentials/credentials/edit?identifier={id}"
+        ))
+        .await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(
+        form.body
+            .contains(r#"<option value="keep" selected>Keep (expires "#),
+        "{}",
+        form.body
+    );
+    assert!(form.body.contains(">10.0.0.0/8</textarea>"));
+    assert!(tag(&form.body, "edit-rate-limit").contains(r#"value="10/s""#));
+    assert!(form.body.contains("Currently expires"));
+    let edit = "/admin/api-credentials/credentials/edit";
+    let base = [
+        ("csrf", csrf.as_str()),
+        ("identifier", id.as_str()),
+        ("roles", billing.as_str()),
+    ];
+    let before = dump(m).await;
+    for (extra, message) in [
+        (
+            [
+                ("expires", "custom"),
+                ("expires_at", "2001-01-01T00:00"),
+                ("rate_limit", ""),
+            ],
+            "The expiry must be in the future",
+        ),
+        (
+            [
+                ("expires", "1y"),
+                ("allow_ips", "::1/129"),
+                ("rate_limit", ""),
+            ],
+            "&#34;::1/129&#34; is not an IP address or network",
+        ),
+        (
+            [("expires", "1y"), ("allow_ips", ""), ("rate_limit", "fast")],
+            "Rate limit &#34;fast&#34; is not a rate",
+        ),
+    ] {
+        let fields = [base.as_slice(), extra.as_slice()].concat();
+        let answer = alice.post(edit, &fields).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{extra:?}");
+        assert!(answer.body.contains("edit-credential-form"));
+        assert!(answer.body.contains(message), "{extra:?}: {}", answer.body);
+        assert!(
+            tag(&answer.body, &format!("edit-role-{billing}")).contains("checked"),
+            "the roles picked are kept"
+        );
+        assert_eq!(dump(m).await, before, "{extra:?}: nothing is half-written");
+    }
+    let refused = alice
+        .post(edit, &[("identifier", id.as_str()), ("expires", "never")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "no CSRF token");
+    assert_eq!(dump(m).await, before);
+
+    // Keep the expiry, any address, the default rate, other roles.
+    let fields = [
+        base.as_slice(),
+        &[
+            ("expires", "keep"),
+            ("expires_at", ""),
+            ("allow_ips", ""),
+            ("rate_limit", ""),
+        ],
+    ]
+    .concat();
+    let saved = alice.post(edit, &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let list = alice.get(saved.location()).await;
+    assert!(list.body.contains(&format!("API credential {id} saved.")));
+    let c = m.credential(&id).await.unwrap();
+    assert_eq!(c.lifecycle.expires_at, Some(expires));
+    assert!(c.lifecycle.allow_ips.is_empty());
+    assert_eq!(c.lifecycle.rate_limit, None);
+    assert_eq!(c.roles.len(), 1);
+    assert_ne!(c.roles[0].id.0, support);
+
+    // Extend by a year, then a custom date, then never.
+    let fields = [
+        base.as_slice(),
+        &[("expires", "1y"), ("allow_ips", "192.0.2.1\n192.0.2.0/24")],
+    ]
+    .concat();
+    alice.post(edit, &fields).await;
+    let c = m.credential(&id).await.unwrap();
+    let at = c.lifecycle.expires_at.unwrap();
+    assert!((now() + 365 * 86_400 - 5..=now() + 365 * 86_400).contains(&at));
+    assert_eq!(c.lifecycle.allow_ips.len(), 2);
+    let fields = [
+        base.as_slice(),
+        &[("expires", "custom"), ("expires_at", "2040-02-29T23:59")],
+    ]
+    .concat();
+    alice.post(edit, &fields).await;
+    let c = m.credential(&id).await.unwrap();
+    assert_eq!(c.lifecycle.expires_at, Some(2_214_172_740));
+    assert_eq!(c.lifecycle.allow_ips.len(), 2, "a field not sent stays");
+    alice
+        .post(edit, &[base.as_slice(), &[("expires", "never")]].concat())
+        .await;
+    assert_eq!(m.credential(&id).await.unwrap().lifecycle.expires_at, None);
+
+    let missing = alice
+        .post(
+            edit,
+            &[
+                ("csrf", csrf.as_str()),
+                ("identifier", "nope"),
+                ("expires", "never"),
+            ],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// Disable asks first and then refuses the credential (`disabled`) with a
+/// Disabled badge; Enable (no question) makes it work again.
+#[tokio::test]
+async fn disable_asks_first_and_enable_restores() {
+    let app = TestApp::start(false).await;
+    role(&app.manager, "Support", &["GetClients"]).await;
+    let (credential, secret) = app
+        .manager
+        .generate_credential(
+            ADMIN,
+            "Billing sync",
+            &["Support".into()],
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let (id, secret) = (credential.identifier.clone(), secret.expose().to_string());
+    let (mut alice, csrf) = logged_in(&app).await;
+    let list = alice.get("/admin/api-credentials?tab=credentials").await;
+    let listed = row(&list.body, &id);
+    assert!(
+        listed.contains(&format!(r#"aria-label="Disable {id}">Disable</button>"#)),
+        "{listed}"
+    );
+    assert!(listed.contains(&format!(
+        r#"aria-label="Rotate the secret of {id}">Rotate</button>"#
+    )));
+
+    let confirm = alice
+        .get(&format!(
+            "/admin/api-credentials/credentials/disable?identifier={id}"
+        ))
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm
+        .body
+        .contains(&format!("Disable the API credential {id} (Billing sync)?")));
+    assert!(confirm
+        .body
+        .contains(r#"action="/admin/api-credentials/credentials/disable""#));
+    assert!(
+        app.manager.credential(&id).await.unwrap().lifecycle.enabled,
+        "asking changes nothing"
+    );
+
+    let disable = "/admin/api-credentials/credentials/disable";
+    let refused = alice.post(disable, &[("identifier", id.as_str())]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "no CSRF token");
+    assert!(app.manager.credential(&id).await.unwrap().lifecycle.enabled);
+    let mut anonymous = app.client();
+    let answer = anonymous
+        .post(
+            disable,
+            &[("csrf", csrf.as_str()), ("identifier", id.as_str())],
+        )
+        .await;
+    assert_eq!(answer.location(), "/admin/login");
+    assert!(app.manager.credential(&id).await.unwrap().lifecycle.enabled);
+
+    let done = alice
+        .post(
+            disable,
+            &[("csrf", csrf.as_str()), ("identifier", id.as_str())],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(done.location(), "/admin/api-credentials?tab=credentials");
+    assert!(!app.manager.credential(&id).await.unwrap().lifecycle.enabled);
+    sidecar(&mut alice, &id, &secret, 401, Some("disabled")).await;
+    let list = alice.get(done.location()).await;
+    assert!(list
+        .body
+        .contains("disabled: it is refused until it is enabled again"));
+    let listed = row(&list.body, &id);
+    assert!(listed.contains(r#"data-status="Disabled""#));
+    assert!(listed.contains(r#"<span class="badge-status status-disabled">Disabled</span>"#));
+    assert!(listed.contains(&format!(r#"aria-label="Enable {id}">Enable</button>"#)));
+    assert!(listed.contains(r#"action="/admin/api-credentials/credentials/enable""#));
+    assert!(listed.contains(&format!(r#"name="csrf" value="{csrf}""#)));
+
+    let enable = "/admin/api-credentials/credentials/enable";
+    let refused = alice
+        .post(
+            enable,
+            &[
+                ("csrf", "WRONGxTOKENxWRONGxTOKENxWRONGxTO"),
+                ("identifier", id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(!app.manager.credential(&id).await.unwrap().lifecycle.enabled);
+    let done = alice
+        .post(
+            enable,
+            &[("csrf", csrf.as_str()), ("identifier", id.as_str())],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert!(app.manager.credential(&id).await.unwrap().lifecycle.enabled);
+    sidecar(&mut alice, &id, &secret, 200, None).await;
+    let list = alice.get(done.location()).await;
+    assert!(list.body.contains(&format!("API credential {id} enabled.")));
+    assert!(row(&list.body, &id).contains(r#"data-status="Enabled""#));
+
+    for path in [disable, enable] {
+        let answer = alice
+            .post(path, &[("csrf", csrf.as_str()), ("identifier", "nope")])
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(answer.body.contains("not found"));
+    }
+    let answer = alice
+        .get("/admin/api-credentials/credentials/disable?identifier=nope")
+        .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+}
+
+/// Rotate: the overlap choice (24 hours unless changed), the new secret
+/// shown once in the same dialog as a generated one, with the old secret's
+/// end; both secrets work during the overlap, and the list shows its end.
+#[tokio::test]
+async fn rotate_shows_the_new_secret_once_and_keeps_the_old_one_for_the_overlap() {
+    let app = TestApp::start(false).await;
+    role(&app.manager, "Support", &["GetClients"]).await;
+    let (credential, first) = app
+        .manager
+        .generate_credential(
+            ADMIN,
+            "Billing sync",
+            &["Support".into()],
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let (id, first) = (credential.identifier.clone(), first.expose().to_string());
+    let (mut alice, csrf) = logged_in(&app).await;
+    let form = alice
+        .get(&format!(
+            "/admin/api-credentials/credentials/rotate?identifier={id}"
+        ))
+        .await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("rotate-form"));
+    assert!(
+        tag(&form.body, "overlap-24h").contains("checked"),
+        "24 hours by default"
+    );
+    for other in ["overlap-0", "overlap-1h", "overlap-7d"] {
+        assert!(!tag(&form.body, other).contains("checked"), "{other}");
+    }
+    assert!(!form.body.contains("pending-rotation"));
+
+    let rotate = "/admin/api-credentials/credentials/rotate";
+    let before = dump(&app.manager).await;
+    for overlap in ["2h", ""] {
+        let answer = alice
+            .post(
+                rotate,
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("identifier", id.as_str()),
+                    ("overlap", overlap),
+                ],
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{overlap:?}"
+        );
+        assert!(answer.body.contains("rotate-form"));
+        assert!(answer
+            .body
+            .contains("Choose how long the old secret keeps working"));
+        assert!(tag(&answer.body, "overlap-24h").contains("checked"));
+    }
+    let refused = alice
+        .post(rotate, &[("identifier", id.as_str()), ("overlap", "24h")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "no CSRF token");
+    let unknown = alice
+        .post(
+            rotate,
+            &[
+                ("csrf", csrf.as_str()),
+                ("identifier", "nope"),
+                ("overlap", "24h"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(dump(&app.manager).await, before, "nothing rotated");
+    sidecar(&mut alice, &id, &first, 200, None).await;
+
+    let started = now();
+    let rotated = alice
+        .post(
+            rotate,
+            &[
+                ("csrf", csrf.as_str()),
+                ("identifier", id.as_str()),
+                ("overlap", "24h"),
+            ],
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER, "{}", rotated.body);
+    assert_eq!(
+        rotated.location(),
+        "/admin/api-credentials/credentials/created"
+    );
+    let until = app
+        .manager
+        .credential(&id)
+        .await
+        .unwrap()
+        .old_secret_valid_until
+        .unwrap();
+    assert!(
+        (started + 86_400..=now() + 86_400 + 1).contains(&until),
+        "{until}"
+    );
+    let shown = alice.get(rotated.location()).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(shown.header("cache-control"), "no-store");
+    assert!(shown.body.contains("Secret Rotated"));
+    assert!(shown.body.contains("Copy the secret now."));
+    assert!(shown.body.contains(&id));
+    let second = shown_secret(&shown.body);
+    assert_eq!(second.len(), 32);
+    assert_ne!(second, first);
+    let old = &shown.body[shown.body.find(r#"id="old-secret-until""#).unwrap()..];
+    assert!(old.starts_with(r#"id="old-secret-until">The old secret keeps working until"#));
+    let iso = stamp_iso(until);
+    assert!(old.contains(&format!(r#"datetime="{iso}""#)), "{old}");
+    sidecar(&mut alice, &id, &second, 200, None).await;
+    sidecar(&mut alice, &id, &first, 200, None).await;
+
+    let again = alice.get(rotated.location()).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "shown once");
+    let list = alice.get(again.location()).await;
+    assert!(!list.body.contains(&second));
+    assert!(list.body.contains("shown only once"));
+    let listed = row(&list.body, &id);
+    assert!(listed.contains("Old secret until"), "{listed}");
+    assert!(listed.contains(&format!(r#"datetime="{iso}""#)));
+
+    // Rotating again warns that the pending old secret stops, and with no
+    // overlap the replaced secret stops at once.
+    let form = alice
+        .get(&format!(
+            "/admin/api-credentials/credentials/rotate?identifier={id}"
+        ))
+        .await;
+    assert!(form.body.contains("pending-rotation"));
+    let rotated = alice
+        .post(
+            rotate,
+            &[
+                ("csrf", csrf.as_str()),
+                ("identifier", id.as_str()),
+                ("overlap", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER);
+    let shown = alice.get(rotated.location()).await;
+    assert!(shown.body.contains("The old secret has stopped working."));
+    let third = shown_secret(&shown.body);
+    assert_eq!(
+        app.manager
+            .credential(&id)
+            .await
+            .unwrap()
+            .old_secret_valid_until,
+        None
+    );
+    sidecar(&mut alice, &id, &third, 200, None).await;
+    sidecar(&mut alice, &id, &second, 401, Some("authentication_failed")).await;
+    sidecar(&mut alice, &id, &first, 401, Some("authentication_failed")).await;
+    let list = alice.get("/admin/api-credentials?tab=credentials").await;
+    assert!(!row(&list.body, &id).contains("Old secret until"));
+}
+
+/// RFC 3339 of unix seconds, as `<time datetime>` carries it.
+fn stamp_iso(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let rest = secs.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// A credential past its expiry is listed as Expired (also when disabled:
+/// both badges), the Edit dialog says so and offers to extend it.
+#[tokio::test]
+async fn expired_credentials_are_marked() {
+    let app = TestApp::start(false).await;
+    let m = &app.manager;
+    role(m, "Support", &["GetClients"]).await;
+    let soon = now() + 2;
+    let lifecycle = keygate_core::model::Lifecycle {
+        expires_at: Some(soon),
+        ..Default::default()
+    };
+    let (short, secret) = m
+        .generate_credential(ADMIN, "short", &["Support".into()], lifecycle.clone())
+        .await
+        .unwrap();
+    let (both, _) = m
+        .generate_credential(ADMIN, "both", &["Support".into()], lifecycle)
+        .await
+        .unwrap();
+    m.set_credential_enabled(&both.identifier, false)
+        .await
+        .unwrap();
+    while now() <= soon {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (mut alice, csrf) = logged_in(&app).await;
+    sidecar(
+        &mut alice,
+        &short.identifier,
+        secret.expose(),
+        401,
+        Some("expired"),
+    )
+    .await;
+    let list = alice.get("/admin/api-credentials?tab=credentials").await;
+    let listed = row(&list.body, &short.identifier);
+    assert!(listed.contains(r#"data-status="Expired""#), "{listed}");
+    assert!(listed.contains(r#"<span class="badge-status status-expired">Expired</span>"#));
+    assert!(!listed.contains("status-enabled"));
+    assert!(listed.contains("(expired)"));
+    let listed = row(&list.body, &both.identifier);
+    assert!(
+        listed.contains(">Disabled</span>") && listed.contains(">Expired</span>"),
+        "{listed}"
+    );
+
+    let form = alice
+        .get(&format!(
+            "/admin/api-credentials/credentials/edit?identifier={}",
+            short.identifier
+        ))
+        .await;
+    assert!(form
+        .body
+        .contains(r#"<option value="keep" selected>Keep (expired "#));
+    assert!(form.body.contains("Expired</strong> on"));
+    // Enabling does not revive an expired credential: the notice says so.
+    let answer = alice
+        .post(
+            "/admin/api-credentials/credentials/enable",
+            &[
+                ("csrf", csrf.as_str()),
+                ("identifier", both.identifier.as_str()),
+            ],
+        )
+        .await;
+    let list = alice.get(answer.location()).await;
+    assert!(
+        list.body.contains("enabled, but it expired on"),
+        "{}",
+        list.body
+    );
+    // Extending it does.
+    let saved = alice
+        .post(
+            "/admin/api-credentials/credentials/edit",
+            &[
+                ("csrf", csrf.as_str()),
+                ("identifier", short.identifier.as_str()),
+                ("roles", &m.role("Support").await.unwrap().id.0.to_string()),
+                ("expires", "90d"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    sidecar(&mut alice, &short.identifier, secret.expose(), 200, None).await;
+    let list = alice.get(saved.location()).await;
+    assert!(row(&list.body, &short.identifier).contains(r#"data-status="Enabled""#));
 }

@@ -2,6 +2,7 @@
 //! `migrations/`) per database, and the [`Manager`] that applies keygate's
 //! rules on top of it for the CLI and the web UI alike.
 
+mod columns;
 mod error;
 mod manager;
 pub mod postgres;
@@ -11,8 +12,10 @@ mod store;
 use std::sync::Arc;
 
 pub use error::{Error, Result};
-pub use manager::{ChangeHook, Manager, RoleEdit, RoleInput};
-pub use store::{now_secs, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
+pub use manager::{ChangeHook, CredentialEdit, Manager, RoleEdit, RoleInput, MAX_ALLOW_IPS};
+pub use store::{
+    now_secs, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store,
+};
 
 /// Default database when none is configured.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://keygate.db";

@@ -3,16 +3,27 @@
 //! every change it awaits the change hook, so the server's snapshot is
 //! current when the call returns.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use keygate_core::model::{Admin, Credential, Role, RoleId};
+use keygate_core::model::{Admin, Credential, CredentialId, Lifecycle, Role, RoleId};
+use keygate_core::net::IpNet;
+use keygate_core::rate::Rate;
 use keygate_core::{password, secret, validate, Catalog, PlainSecret};
 
-use crate::store::{NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
+use crate::store::{
+    now_secs, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store,
+};
 use crate::{Error, Result};
+
+/// The most networks one credential's IP allowlist may hold.
+pub const MAX_ALLOW_IPS: usize = 64;
+
+/// The message for an expiry that is not in the future.
+const EXPIRY_IN_THE_PAST: &str = "expiry must be in the future";
 
 /// A role to create.
 #[derive(Clone, Debug, Default)]
@@ -44,6 +55,52 @@ pub struct RoleEdit {
     pub allow_categories: Vec<String>,
     /// Categories whose actions to remove.
     pub revoke_categories: Vec<String>,
+}
+
+/// Changes to a credential; unset fields stay as they are. `R` names the
+/// roles: role names (`String`, for [`Manager::edit_credential`]) or ids
+/// ([`RoleId`], for [`Manager::edit_credential_by_id`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialEdit<R = String> {
+    /// New description.
+    pub description: Option<String>,
+    /// Replace the roles with these (empty: no roles).
+    pub roles: Option<Vec<R>>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// Set (`Some(Some(at))`, unix seconds, in the future) or clear
+    /// (`Some(None)`) the expiry.
+    pub expires_at: Option<Option<i64>>,
+    /// Replace the IP allowlist (empty: any address); duplicates are
+    /// dropped, at most [`MAX_ALLOW_IPS`] networks.
+    pub allow_ips: Option<Vec<IpNet>>,
+    /// Set or clear (back to the configured default) the rate limit.
+    pub rate_limit: Option<Option<Rate>>,
+}
+
+impl<R> Default for CredentialEdit<R> {
+    fn default() -> Self {
+        Self {
+            description: None,
+            roles: None,
+            enabled: None,
+            expires_at: None,
+            allow_ips: None,
+            rate_limit: None,
+        }
+    }
+}
+
+impl<R> CredentialEdit<R> {
+    /// Whether the edit changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.description.is_none()
+            && self.roles.is_none()
+            && self.enabled.is_none()
+            && self.expires_at.is_none()
+            && self.allow_ips.is_none()
+            && self.rate_limit.is_none()
+    }
 }
 
 /// Awaited after every change; the server uses it to rebuild its snapshot
@@ -288,12 +345,15 @@ impl Manager {
 
     // ---- credentials ----
 
-    /// Generates a credential; the secret is returned here and never again.
+    /// Generates a credential with this lifecycle (`Lifecycle::default()`:
+    /// enabled, no expiry, any address, the default rate); the secret is
+    /// returned here and never again.
     pub async fn generate_credential(
         &self,
         admin: &str,
         description: &str,
         roles: &[String],
+        lifecycle: Lifecycle,
     ) -> Result<(Credential, PlainSecret)> {
         // Named roles that resolve prove a role exists; listing them all is
         // only needed when none are named or one is missing.
@@ -302,7 +362,8 @@ impl Manager {
         if check_any && self.store.list_roles().await?.is_empty() {
             return Err(Error::Invalid(keygate_core::NO_ROLES_MESSAGE.into()));
         }
-        self.generate_for(admin, description, role_ids?).await
+        self.generate_for(admin, description, role_ids?, lifecycle)
+            .await
     }
 
     /// Generates a credential holding the roles with these ids (the web
@@ -312,11 +373,12 @@ impl Manager {
         admin: &str,
         description: &str,
         role_ids: &[RoleId],
+        lifecycle: Lifecycle,
     ) -> Result<(Credential, PlainSecret)> {
         if role_ids.is_empty() && self.store.list_roles().await?.is_empty() {
             return Err(Error::Invalid(keygate_core::NO_ROLES_MESSAGE.into()));
         }
-        self.generate_for(admin, description, role_ids.to_vec())
+        self.generate_for(admin, description, role_ids.to_vec(), lifecycle)
             .await
     }
 
@@ -326,15 +388,23 @@ impl Manager {
         admin: &str,
         description: &str,
         role_ids: Vec<RoleId>,
+        lifecycle: Lifecycle,
     ) -> Result<(Credential, PlainSecret)> {
         let admin = self.admin(admin).await?;
         let description = validate::description(description)?;
+        let lifecycle = Lifecycle {
+            enabled: lifecycle.enabled,
+            expires_at: check_expiry(lifecycle.expires_at)?,
+            allow_ips: check_allow_ips(lifecycle.allow_ips)?,
+            rate_limit: lifecycle.rate_limit,
+        };
         let secret = PlainSecret::generate();
         let new = NewCredential {
             identifier: secret::generate_identifier(),
             hashes: secret.hashes(),
             admin_id: admin.id,
             description,
+            lifecycle,
         };
         let credential = self
             .store
@@ -359,6 +429,7 @@ impl Manager {
             hashes: secret.hashes(),
             admin_id: admin.id,
             description: validate::description(description)?,
+            lifecycle: Lifecycle::default(),
         };
         let compatibility = RoleDraft {
             name: keygate_core::COMPATIBILITY_ROLE_NAME.into(),
@@ -395,37 +466,104 @@ impl Manager {
             .ok_or_else(|| Error::NotFound(format!("credential {:?} not found", identifier.trim())))
     }
 
-    /// Sets the description and/or replaces the roles (by name).
+    /// Edits the credential with this identifier (roles by name), in one
+    /// transaction.
     pub async fn edit_credential(
         &self,
         identifier: &str,
-        description: Option<&str>,
-        roles: Option<&[String]>,
+        edit: CredentialEdit<String>,
     ) -> Result<Credential> {
         let credential = self.credential(identifier).await?;
-        let description = description.map(validate::description).transpose()?;
-        let role_ids = match roles {
+        let description = edit
+            .description
+            .as_deref()
+            .map(validate::description)
+            .transpose()?;
+        let roles = match &edit.roles {
             Some(names) => Some(self.role_ids(names).await?),
             None => None,
         };
-        self.edit_credential_by_id(credential.id, description.as_deref(), role_ids.as_deref())
-            .await
+        let edit = CredentialEdit {
+            description,
+            roles,
+            enabled: edit.enabled,
+            expires_at: edit.expires_at,
+            allow_ips: edit.allow_ips,
+            rate_limit: edit.rate_limit,
+        };
+        self.edit_credential_by_id(credential.id, edit).await
     }
 
-    /// Sets the description and/or replaces the roles (by id).
+    /// Edits the credential with this id (roles by id), in one transaction.
     pub async fn edit_credential_by_id(
         &self,
-        id: keygate_core::CredentialId,
-        description: Option<&str>,
-        roles: Option<&[RoleId]>,
+        id: CredentialId,
+        edit: CredentialEdit<RoleId>,
     ) -> Result<Credential> {
-        let description = description.map(validate::description).transpose()?;
+        let patch = CredentialPatch {
+            description: edit
+                .description
+                .as_deref()
+                .map(validate::description)
+                .transpose()?,
+            roles: edit.roles,
+            enabled: edit.enabled,
+            expires_at: edit.expires_at.map(check_expiry).transpose()?,
+            allow_ips: edit.allow_ips.map(check_allow_ips).transpose()?,
+            rate_limit: edit.rate_limit,
+        };
         let credential = self
             .store
-            .update_credential(id, description.as_deref(), roles)
+            .update_credential(id, &patch)
             .await?
             .ok_or_else(|| Error::NotFound(format!("credential {} not found", id.0)))?;
         Ok(self.changed(credential).await)
+    }
+
+    /// Enables or disables the credential: a disabled one fails
+    /// authentication until enabled again.
+    pub async fn set_credential_enabled(
+        &self,
+        identifier: &str,
+        enabled: bool,
+    ) -> Result<Credential> {
+        let edit = CredentialEdit {
+            enabled: Some(enabled),
+            ..CredentialEdit::default()
+        };
+        self.edit_credential(identifier, edit).await
+    }
+
+    /// Gives the credential a new secret, returned here and never again.
+    /// The current secret keeps working for `overlap` (then stops; zero:
+    /// it stops at once), replacing any earlier old secret. Also returns
+    /// when the old secret stops (unix seconds), `None` for a zero overlap.
+    pub async fn rotate_credential(
+        &self,
+        identifier: &str,
+        overlap: Duration,
+    ) -> Result<(Credential, PlainSecret, Option<i64>)> {
+        let credential = self.credential(identifier).await?;
+        let old_until = if overlap.is_zero() {
+            None
+        } else {
+            // Whole seconds, rounded up: a sub-second overlap still overlaps.
+            let secs = overlap.as_secs() + u64::from(overlap.subsec_nanos() > 0);
+            let until = i64::try_from(secs)
+                .ok()
+                .and_then(|secs| now_secs().checked_add(secs))
+                .ok_or_else(|| Error::Invalid("the overlap is too long".into()))?;
+            Some(until)
+        };
+        let secret = PlainSecret::generate();
+        let rotated = self
+            .store
+            .rotate_credential(credential.id, &secret.hashes(), old_until)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!("credential {:?} not found", identifier.trim()))
+            })?;
+        Ok(self.changed((rotated, secret, old_until)).await)
     }
 
     /// Deletes the credential; it stops working at once.
@@ -439,6 +577,28 @@ impl Manager {
         }
         Ok(self.changed(credential).await)
     }
+}
+
+/// An expiry, when set, must lie in the future.
+fn check_expiry(expires_at: Option<i64>) -> Result<Option<i64>> {
+    match expires_at {
+        Some(at) if at <= now_secs() => Err(Error::Invalid(EXPIRY_IN_THE_PAST.into())),
+        other => Ok(other),
+    }
+}
+
+/// The allowlist without duplicates (first occurrence kept), at most
+/// [`MAX_ALLOW_IPS`] networks.
+fn check_allow_ips(nets: Vec<IpNet>) -> Result<Vec<IpNet>> {
+    let mut seen = HashSet::with_capacity(nets.len());
+    let unique: Vec<IpNet> = nets.into_iter().filter(|net| seen.insert(*net)).collect();
+    if unique.len() > MAX_ALLOW_IPS {
+        return Err(Error::Invalid(format!(
+            "an IP allowlist holds at most {MAX_ALLOW_IPS} networks ({} given)",
+            unique.len()
+        )));
+    }
+    Ok(unique)
 }
 
 async fn hash_off_runtime(password: String) -> Result<String> {

@@ -3,7 +3,9 @@
 //! every change; rules and validation live in [`crate::Manager`].
 
 use async_trait::async_trait;
-use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId};
+use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Lifecycle, Role, RoleId};
+use keygate_core::net::IpNet;
+use keygate_core::rate::Rate;
 use keygate_core::{SecretHashes, SnapshotSource};
 
 use crate::Result;
@@ -45,6 +47,26 @@ pub struct NewCredential {
     pub admin_id: AdminId,
     /// Free text.
     pub description: String,
+    /// Enabled state, expiry, allowlist and rate limit.
+    pub lifecycle: Lifecycle,
+}
+
+/// Changes to a credential, applied in one transaction; `None` leaves a
+/// field as it is. For the optional fields `Some(None)` clears them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CredentialPatch {
+    /// New description (validated, trimmed).
+    pub description: Option<String>,
+    /// Replace the roles with these.
+    pub roles: Option<Vec<RoleId>>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// Set (`Some(Some(at))`, unix seconds) or clear (`Some(None)`) the expiry.
+    pub expires_at: Option<Option<i64>>,
+    /// Replace the allowlist (empty: any address).
+    pub allow_ips: Option<Vec<IpNet>>,
+    /// Set or clear (back to the configured default) the rate limit.
+    pub rate_limit: Option<Option<Rate>>,
 }
 
 /// Which roles a new credential gets.
@@ -97,12 +119,22 @@ pub trait Store: Send + Sync + 'static {
     async fn list_credentials(&self, admin: Option<AdminId>) -> Result<Vec<Credential>>;
     /// The credential with this identifier.
     async fn find_credential(&self, identifier: &str) -> Result<Option<Credential>>;
-    /// Sets the description and/or replaces the roles.
+    /// Applies `patch` in one transaction; `Ok(None)` if the credential
+    /// is gone.
     async fn update_credential(
         &self,
         id: CredentialId,
-        description: Option<&str>,
-        roles: Option<&[RoleId]>,
+        patch: &CredentialPatch,
+    ) -> Result<Option<Credential>>;
+    /// Replaces the secret in one transaction: with `old_until` (unix
+    /// seconds) the current secret becomes the old one, valid until then
+    /// (replacing any earlier old secret); without it any old secret is
+    /// cleared. `Ok(None)` if the credential is gone.
+    async fn rotate_credential(
+        &self,
+        id: CredentialId,
+        new_hashes: &SecretHashes,
+        old_until: Option<i64>,
     ) -> Result<Option<Credential>>;
     /// Deletes the credential.
     async fn delete_credential(&self, id: CredentialId) -> Result<bool>;
@@ -112,7 +144,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The change counter: differs after any change, from any process.
     async fn revision(&self) -> Result<i64>;
-    /// Everything a snapshot needs, read in one transaction.
+    /// Everything a snapshot needs, read in one transaction. An old secret
+    /// whose end has passed is left out.
     async fn snapshot_source(&self) -> Result<SnapshotSource>;
 
     /// A push feed of changes made by other processes (PostgreSQL's

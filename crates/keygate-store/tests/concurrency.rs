@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use common::TestDb;
+use keygate_core::model::Lifecycle;
 use keygate_core::{Catalog, Snapshot};
-use keygate_store::{Error, Manager, RoleEdit, RoleInput};
+use keygate_store::{CredentialEdit, Error, Manager, RoleEdit, RoleInput};
 
 on_both_backends!(
     role_edits_from_two_instances_lose_nothing,
@@ -177,12 +178,18 @@ async fn credential_edit_racing_a_role_delete_leaves_no_dangling_link(db: TestDb
             .unwrap();
         }
         let (credential, _) = a
-            .generate_credential("alice", "", &[name("A")])
+            .generate_credential("alice", "", &[name("A")], Lifecycle::default())
             .await
             .unwrap();
         let roles = [name("A"), name("B")];
         let (edit, delete) = tokio::join!(
-            a.edit_credential(&credential.identifier, None, Some(&roles)),
+            a.edit_credential(
+                &credential.identifier,
+                CredentialEdit {
+                    roles: Some(roles.to_vec()),
+                    ..CredentialEdit::default()
+                }
+            ),
             b.delete_role(&roles[1]),
         );
         delete.unwrap();
@@ -202,7 +209,10 @@ async fn simultaneous_generation_writes_whole_credentials(db: TestDb) {
     let before = pair.0.store().revision().await.unwrap();
     let generates = (0..10).map(|i| {
         let (m, roles) = (pick(&pair, i), roles.clone());
-        async move { m.generate_credential("alice", "app", &roles).await }
+        async move {
+            m.generate_credential("alice", "app", &roles, Lifecycle::default())
+                .await
+        }
     });
     let secrets: Vec<_> = all(generates)
         .await

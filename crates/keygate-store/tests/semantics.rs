@@ -8,8 +8,9 @@ mod common;
 use std::sync::Arc;
 
 use common::TestDb;
+use keygate_core::model::Lifecycle;
 use keygate_core::{Catalog, Decision, Snapshot};
-use keygate_store::{Error, Manager, RoleEdit, RoleInput};
+use keygate_store::{CredentialEdit, Error, Manager, RoleEdit, RoleInput};
 
 on_both_backends!(
     generating_requires_a_role,
@@ -59,7 +60,10 @@ async fn with_admin(db: TestDb) -> (TestDb, Manager) {
 
 async fn generating_requires_a_role(db: TestDb) {
     let (_db, m) = with_admin(db).await;
-    let err = m.generate_credential("alice", "", &[]).await.unwrap_err();
+    let err = m
+        .generate_credential("alice", "", &[], Lifecycle::default())
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "You must create at least one API role before you can generate API credentials"
@@ -77,16 +81,22 @@ async fn any_role_allows_and_no_role_denies(db: TestDb) {
         .unwrap();
     m.create_role(role("Nothing", &[])).await.unwrap();
     let both = ["Tickets".to_string(), "billing".to_string()];
-    let (c, secret) = m.generate_credential("alice", "app", &both).await.unwrap();
+    let (c, secret) = m
+        .generate_credential("alice", "app", &both, Lifecycle::default())
+        .await
+        .unwrap();
     assert_eq!(c.roles.len(), 2);
     assert!(allowed(&m, &c.identifier, secret.expose(), "openticket").await);
     assert!(allowed(&m, &c.identifier, secret.expose(), "GetInvoices").await);
     assert!(!allowed(&m, &c.identifier, secret.expose(), "GetClients").await);
 
-    let (none, s2) = m.generate_credential("alice", "", &[]).await.unwrap();
+    let (none, s2) = m
+        .generate_credential("alice", "", &[], Lifecycle::default())
+        .await
+        .unwrap();
     assert!(!allowed(&m, &none.identifier, s2.expose(), "OpenTicket").await);
     let (empty, s3) = m
-        .generate_credential("alice", "", &["Nothing".into()])
+        .generate_credential("alice", "", &["Nothing".into()], Lifecycle::default())
         .await
         .unwrap();
     assert!(!allowed(&m, &empty.identifier, s3.expose(), "OpenTicket").await);
@@ -98,7 +108,7 @@ async fn deleting_a_role_unassigns_it_and_a_new_namesake_is_not_reassigned(db: T
         .await
         .unwrap();
     let (c, secret) = m
-        .generate_credential("alice", "", &["Tickets".into()])
+        .generate_credential("alice", "", &["Tickets".into()], Lifecycle::default())
         .await
         .unwrap();
     m.delete_role("tickets").await.unwrap();
@@ -114,7 +124,7 @@ async fn role_edits_take_effect(db: TestDb) {
     let (_db, m) = with_admin(db).await;
     m.create_role(role("R", &["OpenTicket"])).await.unwrap();
     let (c, secret) = m
-        .generate_credential("alice", "", &["R".into()])
+        .generate_credential("alice", "", &["R".into()], Lifecycle::default())
         .await
         .unwrap();
     let edit = RoleEdit {
@@ -157,7 +167,7 @@ async fn admin_disable_enable_remove_and_password_change(db: TestDb) {
     let (_db, m) = with_admin(db).await;
     m.create_role(role("R", &["GetClients"])).await.unwrap();
     let (c, secret) = m
-        .generate_credential("alice", "", &["R".into()])
+        .generate_credential("alice", "", &["R".into()], Lifecycle::default())
         .await
         .unwrap();
     let ok = || allowed(&m, &c.identifier, secret.expose(), "GetClients");
@@ -281,11 +291,13 @@ async fn bad_input_is_refused_and_changes_nothing(db: TestDb) {
         (m.add_admin("bob", "short").await.unwrap_err(), "invalid"),
         (m.add_admin("", "password1").await.unwrap_err(), "invalid"),
         (
-            m.generate_credential("nobody", "", &[]).await.unwrap_err(),
+            m.generate_credential("nobody", "", &[], Lifecycle::default())
+                .await
+                .unwrap_err(),
             "notfound",
         ),
         (
-            m.generate_credential("alice", "", &["Ghost".into()])
+            m.generate_credential("alice", "", &["Ghost".into()], Lifecycle::default())
                 .await
                 .unwrap_err(),
             "notfound",
@@ -357,7 +369,10 @@ async fn revision_changes_on_every_write_and_is_seen_by_another_connection(db: T
 async fn last_access_is_recorded(db: TestDb) {
     let (_db, m) = with_admin(db).await;
     m.create_role(role("R", &[])).await.unwrap();
-    let (c, _) = m.generate_credential("alice", "", &[]).await.unwrap();
+    let (c, _) = m
+        .generate_credential("alice", "", &[], Lifecycle::default())
+        .await
+        .unwrap();
     assert_eq!(c.last_access, None);
     let revision = m.store().revision().await.unwrap();
     m.store()
@@ -384,11 +399,18 @@ async fn credential_edit_replaces_roles_and_description(db: TestDb) {
     m.create_role(role("A", &["GetClients"])).await.unwrap();
     m.create_role(role("B", &["OpenTicket"])).await.unwrap();
     let (c, secret) = m
-        .generate_credential("alice", "first", &["A".into()])
+        .generate_credential("alice", "first", &["A".into()], Lifecycle::default())
         .await
         .unwrap();
     let c = m
-        .edit_credential(&c.identifier, Some("second"), Some(&["B".into()]))
+        .edit_credential(
+            &c.identifier,
+            CredentialEdit {
+                description: Some("second".into()),
+                roles: Some(vec!["B".into()]),
+                ..CredentialEdit::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(c.description, "second");
@@ -399,7 +421,13 @@ async fn credential_edit_replaces_roles_and_description(db: TestDb) {
     assert!(!allowed(&m, &c.identifier, secret.expose(), "GetClients").await);
     assert!(allowed(&m, &c.identifier, secret.expose(), "OpenTicket").await);
     let c = m
-        .edit_credential(&c.identifier, None, Some(&[]))
+        .edit_credential(
+            &c.identifier,
+            CredentialEdit {
+                roles: Some(vec![]),
+                ..CredentialEdit::default()
+            },
+        )
         .await
         .unwrap();
     assert!(c.roles.is_empty());

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use keygate_core::model::Lifecycle;
 use keygate_core::Catalog;
 use keygate_store::{Manager, RoleInput};
 
@@ -41,7 +42,9 @@ async fn main() -> anyhow::Result<()> {
             format!("role-{:02}", (i + 17) % 50),
             "role-00".to_string(),
         ];
-        let (credential, secret) = manager.generate_credential("bench", "", &roles).await?;
+        let (credential, secret) = manager
+            .generate_credential("bench", "", &roles, Lifecycle::default())
+            .await?;
         first.get_or_insert((credential.identifier, secret.expose().to_string()));
     }
     let (identifier, secret) = first.expect("at least one credential");

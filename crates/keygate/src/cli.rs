@@ -152,6 +152,15 @@ pub enum CredentialCommand {
         /// Role to assign (repeatable)
         #[arg(long = "role", value_name = "NAME")]
         roles: Vec<String>,
+        /// Expiry: RFC 3339 (2027-01-31T00:00:00Z) or a duration from now (90m, 12h, 30d)
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+        /// Only accept calls from this network or address (repeatable) [default: any address]
+        #[arg(long = "allow-ip", value_name = "CIDR")]
+        allow_ips: Vec<String>,
+        /// Calls allowed per second, minute or hour: N/s, N/m or N/h [default: the server's]
+        #[arg(long, value_name = "N/s|N/m|N/h")]
+        rate_limit: Option<String>,
     },
     /// List credentials (never their secrets)
     List {
@@ -164,7 +173,7 @@ pub enum CredentialCommand {
         /// Identifier
         identifier: String,
     },
-    /// Edit a credential's description or roles
+    /// Edit a credential's description, roles, expiry, IP allowlist or rate limit
     Edit {
         /// Identifier
         identifier: String,
@@ -177,6 +186,42 @@ pub enum CredentialCommand {
         /// Remove every role
         #[arg(long)]
         no_roles: bool,
+        /// New expiry: RFC 3339 (2027-01-31T00:00:00Z) or a duration from now (90m, 12h, 30d)
+        #[arg(long, value_name = "WHEN", conflicts_with = "no_expiry")]
+        expires: Option<String>,
+        /// Remove the expiry
+        #[arg(long)]
+        no_expiry: bool,
+        /// Replace the IP allowlist with these networks or addresses (repeatable)
+        #[arg(long = "allow-ip", value_name = "CIDR", conflicts_with = "any_ip")]
+        allow_ips: Vec<String>,
+        /// Remove the IP allowlist: calls from any address
+        #[arg(long)]
+        any_ip: bool,
+        /// New rate limit: N/s, N/m or N/h
+        #[arg(long, value_name = "RATE", conflicts_with = "no_rate_limit")]
+        rate_limit: Option<String>,
+        /// Remove the rate limit: the server's default applies
+        #[arg(long)]
+        no_rate_limit: bool,
+    },
+    /// Disable a credential: it stops working until enabled again
+    Disable {
+        /// Identifier
+        identifier: String,
+    },
+    /// Enable a disabled credential: it works again
+    Enable {
+        /// Identifier
+        identifier: String,
+    },
+    /// Give a credential a new secret, printed once; the old one keeps working for the overlap
+    Rotate {
+        /// Identifier
+        identifier: String,
+        /// How long the old secret keeps working (e.g. 30m, 24h, 7d; 0: it stops now)
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        overlap: String,
     },
     /// Delete a credential; it stops working at once
     Delete {

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use keygate_core::net::IpNet;
 use keygate_core::{ConfigSecret, CustomAction};
-use keygate_server::config::UpstreamConfig;
+use keygate_server::config::{RateLimitConfig, UpstreamConfig};
 use serde::Deserialize;
 
 /// Default listen address.
@@ -24,6 +25,18 @@ struct FileConfig {
     upstream: Option<FileUpstream>,
     #[serde(default)]
     catalog: FileCatalog,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    #[serde(default)]
+    rate_limit: FileRateLimit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRateLimit {
+    default: Option<String>,
+    redis_url: Option<ConfigSecret>,
+    failed_auth_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +69,10 @@ pub struct Settings {
     pub upstream: Option<UpstreamConfig>,
     /// Custom catalog actions.
     pub custom_actions: Vec<CustomAction>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `[rate_limit]`.
+    pub rate_limit: RateLimitConfig,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -88,6 +105,49 @@ pub fn load(config: Option<&Path>, database_url: Option<String>) -> anyhow::Resu
         secure_cookies: file.secure_cookies,
         upstream,
         custom_actions: file.catalog.custom,
+        trusted_proxies: trusted_proxies(file.trusted_proxies)?,
+        rate_limit: rate_limit(file.rate_limit)?,
+    })
+}
+
+/// `trusted_proxies` (env `KEYGATE_TRUSTED_PROXIES`, comma-separated).
+fn trusted_proxies(file: Vec<String>) -> anyhow::Result<Vec<IpNet>> {
+    let list = match env("KEYGATE_TRUSTED_PROXIES") {
+        Some(text) => text.split(',').map(str::to_string).collect(),
+        None => file,
+    };
+    list.iter()
+        .filter(|entry| !entry.trim().is_empty())
+        .map(|entry| entry.parse().context("invalid trusted_proxies entry"))
+        .collect()
+}
+
+/// `[rate_limit]` (env `KEYGATE_RATE_LIMIT_DEFAULT`,
+/// `KEYGATE_RATE_LIMIT_REDIS_URL`, `KEYGATE_FAILED_AUTH_PER_MINUTE`).
+/// Env only: `KEYGATE_RATE_LIMIT_REDIS_PREFIX` replaces the Redis key prefix
+/// (default `keygate:rl:`), so tests and benchmarks sharing one Redis keep
+/// their counters apart.
+fn rate_limit(file: FileRateLimit) -> anyhow::Result<RateLimitConfig> {
+    let defaults = RateLimitConfig::default();
+    let default = match env("KEYGATE_RATE_LIMIT_DEFAULT").or(file.default) {
+        Some(text) => Some(text.parse().context("invalid rate_limit.default")?),
+        None => None,
+    };
+    let failed_auth_per_minute = match env("KEYGATE_FAILED_AUTH_PER_MINUTE") {
+        Some(text) => text
+            .parse()
+            .context("invalid KEYGATE_FAILED_AUTH_PER_MINUTE: expected a whole number")?,
+        None => file
+            .failed_auth_per_minute
+            .unwrap_or(defaults.failed_auth_per_minute),
+    };
+    Ok(RateLimitConfig {
+        default,
+        redis_url: env("KEYGATE_RATE_LIMIT_REDIS_URL")
+            .map(ConfigSecret::new)
+            .or(file.redis_url),
+        failed_auth_per_minute,
+        redis_prefix: env("KEYGATE_RATE_LIMIT_REDIS_PREFIX").unwrap_or(defaults.redis_prefix),
     })
 }
 
@@ -150,6 +210,34 @@ mod tests {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://keygate.db"), "sqlite://keygate.db");
+    }
+
+    #[test]
+    fn rate_limit_and_proxies_from_the_file() {
+        let file: FileConfig = toml::from_str(
+            "trusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\"]\n\
+             [rate_limit]\ndefault = \"600/m\"\nredis_url = \"redis://:pw@127.0.0.1:6379\"\n\
+             failed_auth_per_minute = 5\n",
+        )
+        .unwrap();
+        let proxies = trusted_proxies(file.trusted_proxies).unwrap();
+        assert_eq!(proxies.len(), 2);
+        let limits = rate_limit(file.rate_limit).unwrap();
+        assert_eq!(
+            limits.default.map(|r| r.to_string()).as_deref(),
+            Some("600/m")
+        );
+        assert_eq!(limits.failed_auth_per_minute, 5);
+        assert!(
+            !format!("{limits:?}").contains("pw"),
+            "the Redis password stays hidden"
+        );
+        assert!(trusted_proxies(vec!["10.0.0.0/33".into()]).is_err());
+        let bad = FileRateLimit {
+            default: Some("fast".into()),
+            ..FileRateLimit::default()
+        };
+        assert!(rate_limit(bad).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod config;
 mod output;
+mod when;
 
 use std::process::ExitCode;
 

@@ -520,3 +520,454 @@ fn usage_errors_exit_2() {
     assert_eq!(s.cli(&["role", "create"]).code, 2);
     assert_eq!(s.cli(&["credential", "generate"]).code, 2);
 }
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Asserts `value` is `from + offset`, allowing for the seconds a test
+/// run takes.
+fn around(value: &Value, from: i64, offset: i64) {
+    let at = value
+        .as_i64()
+        .unwrap_or_else(|| panic!("not a time: {value}"));
+    assert!(
+        (from + offset..=now() + offset).contains(&at),
+        "{at} not {offset}s after {from}"
+    );
+}
+
+/// The credential as `show --json` prints it.
+fn shown(s: &Scratch, identifier: &str) -> Value {
+    json(&s.ok(&["credential", "show", identifier, "--json"]))
+}
+
+#[test]
+fn generate_takes_expiry_allowlist_and_rate_limit() {
+    let s = Scratch::new();
+    s.add_admin("alice");
+    s.ok(&["role", "create", "R", "--allow", "GetClients"]);
+    let start = now();
+    let out = s.cli(&[
+        "credential",
+        "generate",
+        "--admin",
+        "alice",
+        "--role",
+        "R",
+        "--expires",
+        "30d",
+        "--allow-ip",
+        "10.1.2.3/8",
+        "--allow-ip",
+        "2001:db8::1/32",
+        "--allow-ip",
+        "10.0.0.0/8",
+        "--allow-ip",
+        "192.0.2.7",
+        "--rate-limit",
+        "600/m",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let generated = json(&out.stdout);
+    let keys: Vec<&String> = generated.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["identifier", "secret"], "generate --json unchanged");
+    let id = generated["identifier"].as_str().unwrap();
+    let c = shown(&s, id);
+    assert_eq!(c["enabled"], true);
+    around(&c["expires_at"], start, 30 * 86_400);
+    assert_eq!(
+        c["allow_ips"],
+        serde_json::json!(["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]),
+        "canonical, without duplicates"
+    );
+    assert_eq!(c["rate_limit"], "600/m");
+    assert_eq!(c["old_secret_valid_until"], Value::Null);
+    let text = s.ok(&["credential", "show", id]);
+    for line in [
+        "Status:      enabled",
+        "Allowed IPs: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7/32",
+        "Rate limit:  600/m",
+        "Old secret:  none",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    let listed = json(&s.ok(&["credential", "list", "--json"]));
+    assert_eq!(listed[0]["rate_limit"], "600/m");
+
+    // RFC 3339 expiry, with Z or an offset; the defaults when nothing is given.
+    let (plain, _) = s.generate("alice", &["R"]);
+    let with_time = json(&s.ok(&[
+        "credential",
+        "generate",
+        "--admin",
+        "alice",
+        "--expires",
+        "2099-01-31T02:00:00+02:00",
+        "--json",
+    ]));
+    let dated = shown(&s, with_time["identifier"].as_str().unwrap());
+    assert_eq!(dated["expires_at"], 4_073_500_800_i64);
+    let text = s.ok(&[
+        "credential",
+        "show",
+        with_time["identifier"].as_str().unwrap(),
+    ]);
+    assert!(text.contains("Expires:     2099-01-31T00:00:00Z"), "{text}");
+    let text = s.ok(&["credential", "show", &plain]);
+    for line in [
+        "Expires:     never",
+        "Allowed IPs: any",
+        "Rate limit:  default",
+        "Old secret:  none",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    let c = shown(&s, &plain);
+    assert_eq!(c["expires_at"], Value::Null);
+    assert_eq!(c["allow_ips"], serde_json::json!([]));
+    assert_eq!(c["rate_limit"], Value::Null);
+
+    // Bad values: one error line, exit 1, nothing created.
+    let bad: [(&[&str], &str); 7] = [
+        (&["--expires", "soon"], r#"--expires: invalid time "soon""#),
+        (
+            &["--expires", "2020-01-01T00:00:00Z"],
+            "expiry must be in the future",
+        ),
+        (&["--expires", "0s"], "expiry must be in the future"),
+        (
+            &["--allow-ip", "10.0.0.0/33"],
+            r#"--allow-ip: invalid network "10.0.0.0/33""#,
+        ),
+        (&["--allow-ip", "example.com"], "invalid network"),
+        (
+            &["--rate-limit", "600/d"],
+            r#"--rate-limit: invalid rate "600/d""#,
+        ),
+        (&["--rate-limit", "0/m"], "N must be between 1 and"),
+    ];
+    for (extra, expected) in bad {
+        let mut args = vec!["credential", "generate", "--admin", "alice"];
+        args.extend_from_slice(extra);
+        assert_error(&s.cli(&args), expected);
+    }
+    let too_many: Vec<String> = (0..65).map(|i| format!("10.0.{i}.0/24")).collect();
+    let mut args = vec!["credential", "generate", "--admin", "alice"];
+    for net in &too_many {
+        args.extend(["--allow-ip", net.as_str()]);
+    }
+    assert_error(&s.cli(&args), "at most 64 networks");
+    assert_eq!(
+        json(&s.ok(&["credential", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "nothing created by the failures"
+    );
+}
+
+#[test]
+fn edit_sets_and_clears_the_lifecycle() {
+    let s = Scratch::new();
+    s.add_admin("alice");
+    s.ok(&["role", "create", "R"]);
+    let (id, _) = s.generate("alice", &["R"]);
+    let start = now();
+    let edited = json(&s.ok(&[
+        "credential",
+        "edit",
+        &id,
+        "--expires",
+        "12h",
+        "--allow-ip",
+        "203.0.113.0/24",
+        "--allow-ip",
+        "::1",
+        "--rate-limit",
+        "5/s",
+        "--json",
+    ]));
+    around(&edited["expires_at"], start, 12 * 3600);
+    assert_eq!(
+        edited["allow_ips"],
+        serde_json::json!(["203.0.113.0/24", "::1/128"])
+    );
+    assert_eq!(edited["rate_limit"], "5/s");
+    assert_eq!(edited["roles"][0]["name"], "R", "roles untouched");
+
+    // --allow-ip replaces the whole list; other fields stay.
+    let replaced = json(&s.ok(&[
+        "credential",
+        "edit",
+        &id,
+        "--allow-ip",
+        "198.51.100.1",
+        "--json",
+    ]));
+    assert_eq!(
+        replaced["allow_ips"],
+        serde_json::json!(["198.51.100.1/32"])
+    );
+    assert_eq!(replaced["rate_limit"], "5/s");
+    assert_eq!(replaced["expires_at"], edited["expires_at"]);
+
+    let text = s.ok(&[
+        "credential",
+        "edit",
+        &id,
+        "--expires",
+        "2099-01-31T00:00:00Z",
+    ]);
+    assert_eq!(text.trim(), format!("Updated credential {id}."));
+    assert_eq!(shown(&s, &id)["expires_at"], 4_073_500_800_i64);
+
+    let cleared = json(&s.ok(&[
+        "credential",
+        "edit",
+        &id,
+        "--no-expiry",
+        "--any-ip",
+        "--no-rate-limit",
+        "--json",
+    ]));
+    assert_eq!(cleared["expires_at"], Value::Null);
+    assert_eq!(cleared["allow_ips"], serde_json::json!([]));
+    assert_eq!(cleared["rate_limit"], Value::Null);
+    assert_eq!(cleared["enabled"], true);
+
+    // Conflicting pairs are usage errors (exit 2).
+    for pair in [
+        ["--expires", "1h", "--no-expiry"],
+        ["--allow-ip", "10.0.0.1", "--any-ip"],
+        ["--rate-limit", "1/s", "--no-rate-limit"],
+    ] {
+        let mut args = vec!["credential", "edit", id.as_str()];
+        args.extend(pair);
+        let out = s.cli(&args);
+        assert_eq!(out.code, 2, "{pair:?}: {}", out.stderr);
+        assert!(out.stderr.contains("cannot be used with"), "{}", out.stderr);
+    }
+
+    // Bad values: exit 1, one line, nothing changed.
+    let before = shown(&s, &id);
+    let bad: [(&[&str], &str); 6] = [
+        (&["--expires", "yesterday"], "invalid time"),
+        (
+            &["--expires", "1970-01-02T00:00:00Z"],
+            "expiry must be in the future",
+        ),
+        (
+            &["--allow-ip", "10.0.0.1", "--allow-ip", "300.0.0.1"],
+            "invalid network",
+        ),
+        (&["--rate-limit", "fast"], "invalid rate"),
+        (
+            &["--description", "ok", "--rate-limit", "1/y"],
+            "invalid rate",
+        ),
+        (
+            &["--role", "Ghost", "--rate-limit", "1/s"],
+            "role \"Ghost\" not found",
+        ),
+    ];
+    for (extra, expected) in bad {
+        let mut args = vec!["credential", "edit", id.as_str()];
+        args.extend_from_slice(extra);
+        assert_error(&s.cli(&args), expected);
+    }
+    assert_eq!(shown(&s, &id), before, "failed edits change nothing");
+    assert_error(
+        &s.cli(&["credential", "edit", "ghost", "--no-expiry"]),
+        "credential \"ghost\" not found",
+    );
+    assert_error(&s.cli(&["credential", "edit", &id]), "nothing to change");
+}
+
+#[test]
+fn disable_enable_and_the_status_column() {
+    let s = Scratch::new();
+    s.add_admin("alice");
+    s.ok(&["role", "create", "R"]);
+    let (id, _) = s.generate("alice", &["R"]);
+    let list = s.ok(&["credential", "list"]);
+    let header = list.lines().next().unwrap();
+    let columns: Vec<&str> = header.split("  ").filter(|c| !c.is_empty()).collect();
+    let columns: Vec<&str> = columns.iter().map(|c| c.trim()).collect();
+    assert_eq!(
+        columns,
+        [
+            "IDENTIFIER",
+            "ADMIN",
+            "STATUS",
+            "ROLES",
+            "EXPIRES",
+            "LAST ACCESS",
+            "CREATED",
+            "DESCRIPTION"
+        ]
+    );
+    let row = list.lines().nth(1).unwrap();
+    assert!(
+        row.contains(" enabled ") && row.contains(" never "),
+        "{row}"
+    );
+
+    let out = s.ok(&["credential", "disable", &id]);
+    assert_eq!(out.trim(), format!("Disabled credential {id}."));
+    assert_eq!(shown(&s, &id)["enabled"], false);
+    assert!(s.ok(&["credential", "list"]).contains(" disabled "));
+    assert!(s
+        .ok(&["credential", "show", &id])
+        .contains("Status:      disabled"));
+    let out = json(&s.ok(&["credential", "enable", &id, "--json"]));
+    assert_eq!(
+        out,
+        serde_json::json!({ "identifier": id, "status": "enabled" })
+    );
+    assert_eq!(shown(&s, &id)["enabled"], true);
+    let out = json(&s.ok(&["credential", "disable", &id, "--json"]));
+    assert_eq!(out["status"], "disabled");
+    s.ok(&["credential", "enable", &id]);
+    assert_error(&s.cli(&["credential", "disable", "ghost"]), "not found");
+    assert_error(&s.cli(&["credential", "enable", "ghost"]), "not found");
+    assert_eq!(s.cli(&["credential", "disable"]).code, 2);
+
+    // A credential past its expiry lists as expired (disabled wins).
+    s.ok(&["credential", "edit", &id, "--expires", "1s"]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let row = s.ok(&["credential", "list"]);
+    assert!(row.contains(" expired "), "{row}");
+    assert!(s
+        .ok(&["credential", "show", &id])
+        .contains("Status:      expired"));
+    s.ok(&["credential", "disable", &id]);
+    assert!(s.ok(&["credential", "list"]).contains(" disabled "));
+}
+
+#[test]
+fn rotate_prints_the_new_secret_once() {
+    let s = Scratch::new();
+    s.add_admin("alice");
+    s.ok(&["role", "create", "R"]);
+    let (id, first) = s.generate("alice", &["R"]);
+    let start = now();
+    let out = s.cli(&["credential", "rotate", &id, "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().count(), 1, "nothing else on stdout");
+    let rotated = json(&out.stdout);
+    let mut keys: Vec<&String> = rotated.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["identifier", "old_secret_valid_until", "secret"]);
+    assert!(
+        out.stdout
+            .starts_with(&format!(r#"{{"identifier":"{id}","secret":""#)),
+        "contract order: {}",
+        out.stdout
+    );
+    assert_eq!(rotated["identifier"], id.as_str());
+    let second = rotated["secret"].as_str().unwrap().to_string();
+    assert_eq!(second.len(), 32);
+    assert_ne!(second, first);
+    around(&rotated["old_secret_valid_until"], start, 24 * 3600);
+    let c = shown(&s, &id);
+    assert_eq!(
+        c["old_secret_valid_until"],
+        rotated["old_secret_valid_until"]
+    );
+    let text = s.ok(&["credential", "show", &id]);
+    assert!(text.contains("Old secret:  valid until 20"), "{text}");
+    for listing in [
+        s.ok(&["credential", "list", "--json"]),
+        s.ok(&["credential", "show", &id]),
+    ] {
+        assert!(!listing.contains(&second) && !listing.contains(&first));
+    }
+    let db = std::fs::read(s.dir.path().join("keygate.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains(&second));
+
+    let start = now();
+    let rotated = json(&s.ok(&["credential", "rotate", &id, "--overlap", "90m", "--json"]));
+    around(&rotated["old_secret_valid_until"], start, 5400);
+
+    let rotated = json(&s.ok(&["credential", "rotate", &id, "--overlap", "0", "--json"]));
+    assert_eq!(rotated["old_secret_valid_until"], Value::Null);
+    assert_eq!(shown(&s, &id)["old_secret_valid_until"], Value::Null);
+    assert!(s
+        .ok(&["credential", "show", &id])
+        .contains("Old secret:  none"));
+
+    // Text: the pair on stdout, the notes on stderr.
+    let out = s.cli(&["credential", "rotate", &id, "--overlap", "1h"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert_eq!(lines[0], format!("Identifier: {id}"));
+    assert!(lines[1].starts_with("Secret:     ") && lines[1].len() == 12 + 32);
+    assert!(
+        out.stderr.contains("The old secret keeps working until"),
+        "{}",
+        out.stderr
+    );
+    let out = s.cli(&["credential", "rotate", &id, "--overlap", "0"]);
+    assert!(
+        out.stderr.contains("The old secret no longer works."),
+        "{}",
+        out.stderr
+    );
+
+    assert_error(
+        &s.cli(&["credential", "rotate", &id, "--overlap", "forever"]),
+        r#"invalid overlap "forever""#,
+    );
+    assert_error(
+        &s.cli(&["credential", "rotate", &id, "--overlap=-1h"]),
+        "invalid overlap",
+    );
+    assert_error(
+        &s.cli(&["credential", "rotate", "ghost"]),
+        "credential \"ghost\" not found",
+    );
+    assert_eq!(s.cli(&["credential", "rotate"]).code, 2);
+}
+
+#[test]
+fn help_describes_the_lifecycle_commands() {
+    let s = Scratch::new();
+    let help = s.ok(&["credential", "--help"]);
+    for command in ["disable", "enable", "rotate"] {
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{command} "))),
+            "{command} in {help}"
+        );
+    }
+    let rotate = s.ok(&["credential", "rotate", "--help"]);
+    assert!(rotate.contains("--overlap <DURATION>"), "{rotate}");
+    assert!(rotate.contains("[default: 24h]"), "{rotate}");
+    let generate = s.ok(&["credential", "generate", "--help"]);
+    for flag in [
+        "--expires <WHEN>",
+        "--allow-ip <CIDR>",
+        "--rate-limit <N/s|N/m|N/h>",
+    ] {
+        assert!(generate.contains(flag), "{flag} in {generate}");
+    }
+    assert!(generate.contains("2027-01-31T00:00:00Z"), "{generate}");
+    let edit = s.ok(&["credential", "edit", "--help"]);
+    for flag in [
+        "--expires <WHEN>",
+        "--no-expiry",
+        "--allow-ip <CIDR>",
+        "--any-ip",
+        "--rate-limit <RATE>",
+        "--no-rate-limit",
+    ] {
+        assert!(edit.contains(flag), "{flag} in {edit}");
+    }
+}

@@ -182,3 +182,61 @@ async fn sigterm_flushes_last_access_and_secrets_stay_out_of_logs() {
         assert!(!logs.contains(hidden), "{hidden} leaked into logs: {logs}");
     }
 }
+
+#[tokio::test]
+async fn rotation_and_disabling_reach_the_running_server() {
+    let s = Scratch::new();
+    s.add_admin("alice");
+    s.ok(&["role", "create", "Tickets", "--allow", "GetTickets"]);
+    let (id, first) = s.generate("alice", &["Tickets"]);
+    let server = Server::start(s.dir.path(), &s.db_url, &[]);
+    let client = reqwest::Client::new();
+    let limit = Duration::from_secs(1);
+    let answers = |secret: &str, status: u16| {
+        let (client, server, id, secret) = (&client, &server, id.clone(), secret.to_string());
+        move || {
+            let (id, secret) = (id.clone(), secret.clone());
+            async move {
+                authorize(client, server, &id, &secret, "GetTickets")
+                    .await
+                    .0
+                    == status
+            }
+        }
+    };
+    assert!(wait_until(limit, answers(&first, 200)).await.is_some());
+
+    let rotated: serde_json::Value =
+        serde_json::from_str(&s.ok(&["credential", "rotate", &id, "--json"])).unwrap();
+    let second = rotated["secret"].as_str().unwrap().to_string();
+    assert!(
+        wait_until(limit, answers(&second, 200)).await.is_some(),
+        "the new secret works"
+    );
+    assert!(
+        wait_until(limit, answers(&first, 200)).await.is_some(),
+        "the old secret works during the overlap"
+    );
+    let rotated: serde_json::Value =
+        serde_json::from_str(&s.ok(&["credential", "rotate", &id, "--overlap", "0", "--json"]))
+            .unwrap();
+    let third = rotated["secret"].as_str().unwrap().to_string();
+    assert!(wait_until(limit, answers(&third, 200)).await.is_some());
+    assert!(
+        wait_until(limit, answers(&second, 401)).await.is_some(),
+        "--overlap 0 stops the old secret at once"
+    );
+    assert!(wait_until(limit, answers(&first, 401)).await.is_some());
+
+    s.ok(&["credential", "disable", &id]);
+    assert!(
+        wait_until(limit, answers(&third, 401)).await.is_some(),
+        "disabled"
+    );
+    s.ok(&["credential", "enable", &id]);
+    assert!(
+        wait_until(limit, answers(&third, 200)).await.is_some(),
+        "enabled again"
+    );
+    drop(server);
+}

@@ -1,14 +1,18 @@
 //! Synthetic data shared by the benchmark targets: a [`SnapshotSource`] with
 //! 50 roles of 20 to 160 catalog actions, a few admins, and `n` credentials
-//! holding 3 roles each, plus the requests the timed loops replay.
+//! holding 3 roles each, plus the requests the timed loops replay, and
+//! ([`with_lifecycle`]) the same credentials with an expiry and an allowlist.
 //!
 //! Everything comes from a seeded generator, so two runs (and two targets)
 //! measure exactly the same data.
 
 use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
 
+use keygate_core::model::Lifecycle;
+use keygate_core::net::IpNet;
 use keygate_core::snapshot::{AdminEntry, CredentialEntry, RoleEntry};
-use keygate_core::{ActionSet, AdminId, Catalog, RoleId, SecretHashes, SnapshotSource};
+use keygate_core::{ActionSet, AdminId, Catalog, Rate, RoleId, SecretHashes, SnapshotSource};
 
 /// Credential counts every target measures.
 pub const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
@@ -160,6 +164,8 @@ pub fn fixture(n: usize, catalog: &Catalog) -> Fixture {
             hashes: SecretHashes::of(secret.as_str()),
             admin_id: AdminId((credentials.len() % ADMINS) as i64 + 1),
             role_ids: picked.iter().map(|&r| RoleId(r as i64 + 1)).collect(),
+            lifecycle: Default::default(),
+            old_secret: None,
         });
         probes.push(Probe {
             identifier,
@@ -217,4 +223,34 @@ fn pick_action(
             return a;
         }
     }
+}
+
+/// An expiry every lifecycle credential has: 2100-01-01, always ahead.
+pub const FAR_EXPIRY: i64 = 4_102_444_800;
+
+/// The address lifecycle probes call from: inside the second allowlist
+/// entry, so the check walks the whole list, as a credential used from its
+/// fallback network would.
+pub const ALLOWED_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 20, 30, 40));
+
+/// `source` with every credential given the lifecycle settings that cost
+/// something on the hot path: an expiry in the future, a 2-entry allowlist
+/// admitting [`ALLOWED_IP`] (a documentation network first, then
+/// 10.0.0.0/8), and, when `rate` is given, its own rate limit. Each
+/// credential gets its own allowlist allocation, as a loaded snapshot has.
+pub fn with_lifecycle(source: &SnapshotSource, rate: Option<Rate>) -> SnapshotSource {
+    let nets: [IpNet; 2] = [
+        "203.0.113.0/24".parse().unwrap(),
+        "10.0.0.0/8".parse().unwrap(),
+    ];
+    let mut source = source.clone();
+    for credential in &mut source.credentials {
+        credential.lifecycle = Lifecycle {
+            enabled: true,
+            expires_at: Some(FAR_EXPIRY),
+            allow_ips: nets.to_vec(),
+            rate_limit: rate,
+        };
+    }
+    source
 }

@@ -25,6 +25,14 @@ impl Key {
         }
     }
 
+    /// [`Key::from_bytes`], reusing the buffer for a string key.
+    pub fn from_vec(bytes: Vec<u8>) -> Key {
+        match integer(&bytes) {
+            Some(n) => Key::Int(n),
+            None => Key::Str(bytes),
+        }
+    }
+
     /// The key as written in a request variable's name.
     pub fn write(&self, out: &mut Vec<u8>) {
         match self {
@@ -177,9 +185,9 @@ impl PhpArray {
     }
 
     /// Registers one variable: `base` then `path`, as PHP does.
-    pub fn register(&mut self, base: &[u8], path: &[Segment<'_>], value: Vec<u8>) {
+    pub fn register(&mut self, base: Vec<u8>, path: &[Segment<'_>], value: Vec<u8>) {
         let mut table = self;
-        let mut key = Some(Key::from_bytes(base));
+        let mut key = Some(Key::from_vec(base));
         for segment in path {
             table = match key {
                 Some(key) => table.array_at(key),

@@ -12,6 +12,7 @@
 //! construction, what runs. See `docs/security.md`.
 
 pub mod array;
+pub mod body;
 pub mod name;
 pub mod urlencoded;
 
@@ -176,18 +177,23 @@ impl CanonicalParams {
         self.special[name as usize].as_deref()
     }
 
-    /// A special name's value as text; invalid UTF-8 reads as empty.
+    /// A special name's value as text: empty when absent, U+FFFD (which
+    /// no identifier, secret or action matches) when not UTF-8.
     pub fn text(&self, name: Special) -> &str {
-        self.special(name)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .unwrap_or("")
+        match self.special(name) {
+            None => "",
+            Some(value) => std::str::from_utf8(value).unwrap_or("\u{fffd}"),
+        }
     }
 
-    /// `identifier` + `secret`, else `username` + `password`.
+    /// `identifier` + `secret` when an identifier is sent, else `username`
+    /// + `password`.
     pub fn credential(&self) -> (&str, &str) {
-        match self.text(Special::Identifier) {
-            "" => (self.text(Special::Username), self.text(Special::Password)),
-            identifier => (identifier, self.text(Special::Secret)),
+        match self.special(Special::Identifier) {
+            Some(identifier) if !identifier.is_empty() => {
+                (self.text(Special::Identifier), self.text(Special::Secret))
+            }
+            _ => (self.text(Special::Username), self.text(Special::Password)),
         }
     }
 
@@ -235,7 +241,7 @@ impl CanonicalParams {
 
 /// One source's variables as PHP registers them, counting the special
 /// names in `seen` (refusing a second one, or an array).
-pub fn register(pairs: &[RawPair<'_>], seen: &mut [usize; 7]) -> Result<PhpArray, ParamError> {
+fn register(pairs: &[RawPair<'_>], seen: &mut [usize; 7]) -> Result<PhpArray, ParamError> {
     if pairs.len() > MAX_INPUT_VARS {
         return Err(ParamError::TooMany);
     }
@@ -252,7 +258,7 @@ pub fn register(pairs: &[RawPair<'_>], seen: &mut [usize; 7]) -> Result<PhpArray
                 return Err(ParamError::Ambiguous(special));
             }
         }
-        array.register(&name.base, &name.path, value.to_vec());
+        array.register(name.base, &name.path, value.to_vec());
     }
     Ok(array)
 }
@@ -265,7 +271,7 @@ pub fn registered(pairs: &[RawPair<'_>]) -> Option<PhpArray> {
     let mut array = PhpArray::default();
     for (raw_name, value) in pairs {
         match name::parse(raw_name) {
-            NameParse::Name(name) => array.register(&name.base, &name.path, value.to_vec()),
+            NameParse::Name(name) => array.register(name.base, &name.path, value.to_vec()),
             NameParse::Ignored => {}
             NameParse::TooDeep => return None,
         }
@@ -283,13 +289,13 @@ pub fn plain_value(
     query
         .iter()
         .chain(body)
-        .filter_map(|(raw, value)| match name::parse(raw) {
+        .rev()
+        .find_map(|(raw, value)| match name::parse(raw) {
             NameParse::Name(n) if n.path.is_empty() && Special::of(&n.base) == Some(special) => {
                 Some(value.to_vec())
             }
             _ => None,
         })
-        .last()
 }
 
 #[cfg(test)]

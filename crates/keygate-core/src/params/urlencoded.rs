@@ -3,14 +3,24 @@
 
 use std::borrow::Cow;
 
+use super::RawPair;
+
 /// Splits a query string or form body into raw `(name, value)` pairs, as
-/// PHP does: `&` separates (empty segments carry nothing), the first `=`
-/// ends the name, and both sides are percent-decoded with `+` as a space.
-/// Names are not canonicalized here: see [`super::name`].
-pub fn parse(input: &[u8]) -> Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> {
-    input
-        .split(|&b| b == b'&')
-        .filter(|segment| !segment.is_empty())
+/// PHP's form reader does: `&` separates, the first `=` ends the name, and
+/// both sides are percent-decoded with `+` as a space. Names are not
+/// canonicalized here: see [`super::name`].
+///
+/// An empty segment (`a=1&&b=2`) is kept as a pair with an empty name: PHP
+/// registers nothing for it but counts it against `max_input_vars`, so a
+/// body padded with `&` cannot push a parameter past PHP's limit unseen.
+/// Only the empty rest after a final `&` is not a segment.
+pub fn parse(input: &[u8]) -> Vec<RawPair<'_>> {
+    let mut segments: Vec<&[u8]> = input.split(|&b| b == b'&').collect();
+    if segments.last().is_some_and(|last| last.is_empty()) {
+        segments.pop();
+    }
+    segments
+        .into_iter()
         .map(|segment| match segment.iter().position(|&b| b == b'=') {
             Some(eq) => (decode(&segment[..eq]), decode(&segment[eq + 1..])),
             None => (decode(segment), Cow::Borrowed(&[][..])),
@@ -104,10 +114,11 @@ mod tests {
 
     #[test]
     fn splitting_table() {
-        let pairs = parse(b"a=1&&b&c=&=d&e=f=g&%20h=%26");
+        let pairs = parse(b"a=1&&b&c=&=d&e=f=g&%20h=%26&");
         let got: Vec<(&[u8], &[u8])> = pairs.iter().map(|(k, v)| (&**k, &**v)).collect();
         let expected: Vec<(&[u8], &[u8])> = vec![
             (b"a", b"1"),
+            (b"", b""),
             (b"b", b""),
             (b"c", b""),
             (b"", b"d"),
@@ -115,6 +126,9 @@ mod tests {
             (b" h", b"&"),
         ];
         assert_eq!(got, expected);
+        assert_eq!(parse(b"").len(), 0);
+        assert_eq!(parse(b"&").len(), 1);
+        assert_eq!(parse(b"&&").len(), 2);
     }
 
     #[test]

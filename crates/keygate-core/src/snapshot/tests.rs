@@ -1,6 +1,7 @@
 //! Table tests for every authorization rule of DESIGN.md "Semantics".
 
 use super::*;
+use crate::model::Lifecycle;
 use crate::secret::{hex, PlainSecret};
 use md5::{Digest, Md5};
 
@@ -28,6 +29,8 @@ fn cred(identifier: &str, admin: i64, roles: &[i64]) -> CredentialEntry {
         hashes: PlainSecret::from_user(SECRET.into()).hashes(),
         admin_id: AdminId(admin),
         role_ids: roles.iter().map(|r| RoleId(*r)).collect(),
+        lifecycle: Lifecycle::default(),
+        old_secret: None,
     }
 }
 
@@ -81,7 +84,10 @@ fn outcome(decision: Decision<'_>) -> Outcome {
             "GetClientsDetails" => "GetClientsDetails",
             other => panic!("unexpected action {other}"),
         }),
-        Decision::AuthenticationFailed { .. } => Outcome::AuthFailed,
+        Decision::AuthenticationFailed { .. }
+        | Decision::Disabled { .. }
+        | Decision::Expired { .. }
+        | Decision::IpNotAllowed { .. } => Outcome::AuthFailed,
         Decision::ActionMissing(_) => Outcome::Missing,
         Decision::ActionNotAllowed { .. } => Outcome::NotAllowed,
     }
@@ -236,4 +242,107 @@ fn identical_role_sets_are_shared() {
     let snapshot = Snapshot::build(&source, Arc::new(Catalog::builtin()));
     assert_eq!(snapshot.role_sets.len(), 2);
     assert_eq!(snapshot.revision(), 1);
+}
+
+/// DESIGN.md "Credential lifecycle": disabled, expired, allowlisted and
+/// rotating credentials, decided at a given time from a given address.
+#[test]
+fn lifecycle_table() {
+    const NOW: i64 = 1_800_000_000;
+    let with = |identifier: &str, edit: &dyn Fn(&mut CredentialEntry)| {
+        let mut entry = cred(identifier, 1, &[10]);
+        edit(&mut entry);
+        entry
+    };
+    let nets = |list: &[&str]| list.iter().map(|n| n.parse().unwrap()).collect();
+    let source = SnapshotSource {
+        revision: 1,
+        admins: vec![admin(1, "alice", true)],
+        roles: vec![role(10, "Tickets", &["OpenTicket"])],
+        credentials: vec![
+            cred("plain", 1, &[10]),
+            with("disabled", &|c| c.lifecycle.enabled = false),
+            with("expired", &|c| c.lifecycle.expires_at = Some(NOW)),
+            with("expiring", &|c| c.lifecycle.expires_at = Some(NOW + 1)),
+            with("office", &|c| {
+                c.lifecycle.allow_ips = nets(&["203.0.113.0/24", "2001:db8::/32"])
+            }),
+            with("rotating", &|c| {
+                c.hashes = SecretHashes::of("new-secret");
+                c.old_secret = Some((SecretHashes::of(SECRET), NOW + 60));
+            }),
+            with("rotated", &|c| {
+                c.hashes = SecretHashes::of("new-secret");
+                c.old_secret = Some((SecretHashes::of(SECRET), NOW));
+            }),
+        ],
+    };
+    let snapshot = Snapshot::build(&source, Arc::new(Catalog::builtin()));
+    #[derive(Debug, PartialEq)]
+    enum Got {
+        Allowed,
+        AuthFailed,
+        Disabled,
+        Expired,
+        IpNotAllowed,
+        Other,
+    }
+    let cases: &[(&str, &str, Option<&str>, Got)] = &[
+        ("plain", SECRET, None, Got::Allowed),
+        ("disabled", SECRET, None, Got::Disabled),
+        // a wrong secret never reveals the state
+        ("disabled", "wrong", None, Got::AuthFailed),
+        ("expired", SECRET, None, Got::Expired),
+        ("expired", "wrong", None, Got::AuthFailed),
+        ("expiring", SECRET, None, Got::Allowed),
+        ("office", SECRET, Some("203.0.113.9"), Got::Allowed),
+        ("office", SECRET, Some("::ffff:203.0.113.9"), Got::Allowed),
+        ("office", SECRET, Some("2001:db8::5"), Got::Allowed),
+        ("office", SECRET, Some("198.51.100.1"), Got::IpNotAllowed),
+        ("office", SECRET, None, Got::IpNotAllowed),
+        ("office", "wrong", Some("198.51.100.1"), Got::AuthFailed),
+        ("plain", SECRET, Some("198.51.100.1"), Got::Allowed),
+        // both secrets during the overlap, only the new one after it
+        ("rotating", SECRET, None, Got::Allowed),
+        ("rotating", "new-secret", None, Got::Allowed),
+        ("rotated", SECRET, None, Got::AuthFailed),
+        ("rotated", "new-secret", None, Got::Allowed),
+    ];
+    for (identifier, secret, ip, expected) in cases {
+        let ip = ip.map(|ip| ip.parse().unwrap());
+        let call = Call::new(identifier, secret, "OpenTicket")
+            .at(NOW)
+            .from_ip(ip);
+        let got = match snapshot.decide(&call) {
+            Decision::Allowed(_) => Got::Allowed,
+            Decision::AuthenticationFailed { .. } => Got::AuthFailed,
+            Decision::Disabled { identifier: id, .. } => {
+                assert_eq!(id, *identifier);
+                Got::Disabled
+            }
+            Decision::Expired { identifier: id, .. } => {
+                assert_eq!(id, *identifier);
+                Got::Expired
+            }
+            Decision::IpNotAllowed { .. } => Got::IpNotAllowed,
+            Decision::ActionMissing(_) | Decision::ActionNotAllowed { .. } => Got::Other,
+        };
+        assert_eq!(&got, expected, "{identifier} / {secret} / {ip:?}");
+    }
+}
+
+#[test]
+fn a_credential_s_rate_limit_is_in_the_snapshot() {
+    let mut limited = cred("limited", 1, &[10]);
+    limited.lifecycle.rate_limit = Some("5/s".parse().unwrap());
+    let source = SnapshotSource {
+        revision: 1,
+        admins: vec![admin(1, "alice", true)],
+        roles: vec![role(10, "Tickets", &["OpenTicket"])],
+        credentials: vec![limited, cred("plain", 1, &[10])],
+    };
+    let snapshot = Snapshot::build(&source, Arc::new(Catalog::builtin()));
+    let rate = |id| snapshot.authenticate(id, SECRET).unwrap().rate_limit();
+    assert_eq!(rate("limited").map(|r| r.to_string()), Some("5/s".into()));
+    assert_eq!(rate("plain"), None);
 }

@@ -1,7 +1,10 @@
 //! API Credentials workflows: generate (the secret shown once), edit the
-//! roles, edit the description in place, delete (with a confirmation).
-//! Credentials are named by identifier in query strings and form fields,
-//! never in the path: imported identifiers may hold any printable character.
+//! roles and the lifecycle (expiry, IP allowlist, rate limit), edit the
+//! description in place, disable (with a confirmation) and enable, rotate
+//! the secret (the new one shown once, the old one kept for an overlap),
+//! delete (with a confirmation). Credentials are named by identifier in
+//! query strings and form fields, never in the path: imported identifiers
+//! may hold any printable character.
 
 use std::time::Instant;
 
@@ -10,19 +13,25 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use keygate_core::model::{Role, RoleId};
-use keygate_store::Error;
+use keygate_core::model::{Lifecycle, Role, RoleId};
+use keygate_store::{CredentialEdit, Error};
 use serde_json::json;
 
 use super::extract::{Authed, Posted};
 use super::form::FormData;
+use super::lifecycle::{self, FieldError, LifecycleForm, DEFAULT_OVERLAP, OVERLAPS};
 use super::page::{
-    render, Dialog, EditCredentialForm, GenerateForm, ListQuery, SecretView, CREDENTIALS_URL,
+    render, Dialog, EditCredentialForm, GenerateForm, ListQuery, RotateForm, SecretView,
+    CREDENTIALS_URL,
 };
 use super::render::{capitalize, is_user_error, see_other, status_of, UiResult};
-use super::session::Session;
+use super::session::{SecretKind, Session};
+use super::time::{now_secs, stamp};
 use super::views::{Choice, Confirm};
 use crate::AppState;
+
+/// Where a new or rotated secret is shown, once.
+const CREATED_URL: &str = "/admin/api-credentials/credentials/created";
 
 /// Routes under `/admin/api-credentials/credentials`.
 pub fn router() -> Router<AppState> {
@@ -34,8 +43,17 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api-credentials/credentials/created", get(created))
         .route(
             "/admin/api-credentials/credentials/edit",
-            get(edit_form).post(update_roles),
+            get(edit_form).post(update),
         )
+        .route(
+            "/admin/api-credentials/credentials/rotate",
+            get(rotate_form).post(rotate),
+        )
+        .route(
+            "/admin/api-credentials/credentials/disable",
+            get(confirm_disable).post(disable),
+        )
+        .route("/admin/api-credentials/credentials/enable", post(enable))
         .route(
             "/admin/api-credentials/credentials/description",
             post(update_description),
@@ -48,6 +66,28 @@ pub fn router() -> Router<AppState> {
 
 async fn show(state: &AppState, session: &Session, dialog: Dialog, status: StatusCode) -> UiResult {
     render(state, session, ListQuery::tab(true), dialog, status).await
+}
+
+/// A failed form: the management error, and the field it concerns ("" when
+/// it is not one field's fault).
+struct FormError {
+    field: &'static str,
+    error: Error,
+}
+
+impl From<Error> for FormError {
+    fn from(error: Error) -> Self {
+        Self { field: "", error }
+    }
+}
+
+impl From<FieldError> for FormError {
+    fn from(e: FieldError) -> Self {
+        Self {
+            field: e.field,
+            error: Error::Invalid(e.message),
+        }
+    }
 }
 
 fn role_choices(roles: &[Role], checked: &[i64]) -> Vec<Choice> {
@@ -70,6 +110,11 @@ async fn generate_dialog(
     let roles = state.manager.list_roles().await?;
     let admins = state.manager.list_admins().await?;
     let checked = form.map(|f| f.ids("roles")).unwrap_or_default();
+    let now = now_secs();
+    let mut lifecycle = LifecycleForm::blank(state.config.rate_limit.default, now);
+    if let Some(form) = form {
+        lifecycle = lifecycle.refill(form, None, now);
+    }
     Ok(GenerateForm {
         admins: admins
             .iter()
@@ -87,6 +132,7 @@ async fn generate_dialog(
             .map(|f| f.get("description").to_string())
             .unwrap_or_default(),
         roles: role_choices(&roles, &checked),
+        lifecycle,
         error: None,
     })
 }
@@ -116,28 +162,40 @@ async fn generate_form(State(state): State<AppState>, Authed(session): Authed) -
 
 async fn generate(State(state): State<AppState>, posted: Posted) -> UiResult {
     let roles = state.manager.list_roles().await?;
-    let result = async {
+    let result: Result<_, FormError> = async {
         let role_ids = picked_roles(&roles, &posted.form.ids("roles"))?;
+        let input = lifecycle::parse(&posted.form, now_secs())?;
+        let lifecycle = Lifecycle {
+            enabled: true,
+            expires_at: input.expires_at.flatten(),
+            allow_ips: input.allow_ips.unwrap_or_default(),
+            rate_limit: input.rate_limit.flatten(),
+        };
         let (admin, description) = (posted.form.get("admin"), posted.form.get("description"));
         let manager = &state.manager;
-        manager
-            .generate_credential_with_ids(admin, description, &role_ids)
-            .await
+        let generated = manager
+            .generate_credential_with_ids(admin, description, &role_ids, lifecycle)
+            .await?;
+        Ok(generated)
     }
     .await;
     match result {
         Ok((credential, secret)) => {
             let (token, now) = (&posted.session.token, Instant::now());
-            state
-                .ui
-                .sessions
-                .put_secret(token, &credential.identifier, secret.expose(), now);
-            Ok(see_other("/admin/api-credentials/credentials/created"))
+            state.ui.sessions.put_secret(
+                token,
+                &credential.identifier,
+                secret.expose(),
+                SecretKind::Generated,
+                now,
+            );
+            Ok(see_other(CREATED_URL))
         }
-        Err(e) if is_user_error(&e) => {
+        Err(FormError { field, error: e }) if is_user_error(&e) => {
             let mut dialog =
                 generate_dialog(&state, posted.form.get("admin"), Some(&posted.form)).await?;
             dialog.error = Some(capitalize(&e.to_string()));
+            dialog.lifecycle.invalid = field;
             show(
                 &state,
                 &posted.session,
@@ -146,40 +204,59 @@ async fn generate(State(state): State<AppState>, posted: Posted) -> UiResult {
             )
             .await
         }
-        Err(e) => Err(e.into()),
+        Err(FormError { error, .. }) => Err(error.into()),
     }
 }
 
-/// Shows the new secret once: the session forgets it as it is rendered,
-/// and `Cache-Control: no-store` (on every admin page) keeps it out of caches.
+/// Shows the new (or rotated) secret once: the session forgets it as it is
+/// rendered, and `Cache-Control: no-store` (on every admin page) keeps it
+/// out of caches.
 async fn created(State(state): State<AppState>, Authed(session): Authed) -> UiResult {
     let Some(new) = state
         .ui
         .sessions
         .take_secret(&session.token, Instant::now())
     else {
-        let note = "A credential's secret is shown only once, right after it is generated.";
+        let note =
+            "A credential's secret is shown only once, right after it is generated or rotated.";
         state.ui.sessions.set_flash(&session.token, note);
         return Ok(see_other(CREDENTIALS_URL));
+    };
+    let (rotated, old_until) = match new.kind {
+        SecretKind::Generated => (false, None),
+        SecretKind::Rotated { old_until } => (true, old_until.map(stamp)),
     };
     let view = SecretView {
         identifier: new.identifier.clone(),
         secret: new.secret.clone(),
+        rotated,
+        old_until,
     };
     show(&state, &session, Dialog::Secret(view), StatusCode::OK).await
 }
 
+/// The edit dialog for the credential; `form` the values to refill.
 async fn edit_dialog(
     state: &AppState,
     identifier: &str,
-    checked: Option<Vec<i64>>,
+    form: Option<&FormData>,
 ) -> Result<EditCredentialForm, Error> {
     let credential = state.manager.credential(identifier).await?;
     let roles = state.manager.list_roles().await?;
-    let checked = checked.unwrap_or_else(|| credential.roles.iter().map(|r| r.id.0).collect());
+    let checked = match form {
+        Some(form) => form.ids("roles"),
+        None => credential.roles.iter().map(|r| r.id.0).collect(),
+    };
+    let now = now_secs();
+    let mut lifecycle = LifecycleForm::of(&credential, state.config.rate_limit.default, now);
+    if let Some(form) = form {
+        lifecycle = lifecycle.refill(form, credential.lifecycle.expires_at, now);
+    }
     Ok(EditCredentialForm {
         identifier: credential.identifier,
+        description: credential.description,
         roles: role_choices(&roles, &checked),
+        lifecycle,
         error: None,
     })
 }
@@ -200,28 +277,41 @@ async fn edit_form(
     .await
 }
 
-async fn update_roles(State(state): State<AppState>, posted: Posted) -> UiResult {
+/// Saves the roles and the lifecycle fields in one transaction: a mistake
+/// in any field saves nothing.
+async fn update(State(state): State<AppState>, posted: Posted) -> UiResult {
     let identifier = posted.form.get("identifier");
-    let ids = posted.form.ids("roles");
     let credential = state.manager.credential(identifier).await?;
     let roles = state.manager.list_roles().await?;
-    let result = async {
-        let role_ids = picked_roles(&roles, &ids)?;
-        let manager = &state.manager;
-        manager
-            .edit_credential_by_id(credential.id, None, Some(&role_ids))
-            .await
+    let result: Result<_, FormError> = async {
+        let role_ids = picked_roles(&roles, &posted.form.ids("roles"))?;
+        let input = lifecycle::parse(&posted.form, now_secs())?;
+        let edit = CredentialEdit {
+            roles: Some(role_ids),
+            expires_at: input.expires_at,
+            allow_ips: input.allow_ips,
+            rate_limit: input.rate_limit,
+            ..CredentialEdit::default()
+        };
+        Ok(state
+            .manager
+            .edit_credential_by_id(credential.id, edit)
+            .await?)
     }
     .await;
     match result {
         Ok(credential) => {
-            let note = format!("Roles of API credential {} saved.", credential.identifier);
+            let mut note = format!("API credential {} saved.", credential.identifier);
+            if credential.lifecycle.expired_at(now_secs()) {
+                note.push_str(" It has expired: pick a later expiry to make it work again.");
+            }
             state.ui.sessions.set_flash(&posted.session.token, note);
             Ok(see_other(CREDENTIALS_URL))
         }
-        Err(e) if is_user_error(&e) => {
-            let mut dialog = edit_dialog(&state, identifier, Some(ids)).await?;
+        Err(FormError { field, error: e }) if is_user_error(&e) => {
+            let mut dialog = edit_dialog(&state, identifier, Some(&posted.form)).await?;
             dialog.error = Some(capitalize(&e.to_string()));
+            dialog.lifecycle.invalid = field;
             show(
                 &state,
                 &posted.session,
@@ -230,7 +320,7 @@ async fn update_roles(State(state): State<AppState>, posted: Posted) -> UiResult
             )
             .await
         }
-        Err(e) => Err(e.into()),
+        Err(FormError { error, .. }) => Err(error.into()),
     }
 }
 
@@ -239,7 +329,13 @@ async fn update_description(State(state): State<AppState>, posted: Posted) -> Re
     let identifier = posted.form.get("identifier");
     let result = state
         .manager
-        .edit_credential(identifier, Some(posted.form.get("description")), None)
+        .edit_credential(
+            identifier,
+            CredentialEdit {
+                description: Some(posted.form.get("description").to_string()),
+                ..CredentialEdit::default()
+            },
+        )
         .await;
     match (result, posted.fetch) {
         (Ok(c), true) => Json(json!({ "description": c.description })).into_response(),
@@ -304,4 +400,150 @@ async fn delete(State(state): State<AppState>, posted: Posted) -> UiResult {
     let note = format!("API credential {} deleted.", credential.identifier);
     state.ui.sessions.set_flash(&posted.session.token, note);
     Ok(see_other(CREDENTIALS_URL))
+}
+
+/// The Rotate dialog for the credential; `picked` the overlap to check.
+async fn rotate_dialog(
+    state: &AppState,
+    identifier: &str,
+    picked: &str,
+) -> Result<RotateForm, Error> {
+    let credential = state.manager.credential(identifier).await?;
+    let picked = if OVERLAPS.iter().any(|(v, _, _)| *v == picked) {
+        picked
+    } else {
+        DEFAULT_OVERLAP
+    };
+    Ok(RotateForm {
+        overlaps: OVERLAPS
+            .iter()
+            .map(|(value, label, _)| Choice {
+                value: value.to_string(),
+                label: if *value == DEFAULT_OVERLAP {
+                    format!("{label} (recommended)")
+                } else {
+                    label.to_string()
+                },
+                checked: *value == picked,
+            })
+            .collect(),
+        pending: credential
+            .old_secret_valid_until
+            .filter(|&until| until > now_secs())
+            .map(stamp),
+        identifier: credential.identifier,
+        description: credential.description,
+        error: None,
+    })
+}
+
+async fn rotate_form(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    RawQuery(query): RawQuery,
+) -> UiResult {
+    let query = FormData::parse(query.unwrap_or_default().as_bytes());
+    let dialog = rotate_dialog(&state, query.get("identifier"), DEFAULT_OVERLAP).await?;
+    show(&state, &session, Dialog::Rotate(dialog), StatusCode::OK).await
+}
+
+/// Gives the credential a new secret, shown once on the same page as a
+/// generated one; the old secret keeps working for the chosen overlap.
+async fn rotate(State(state): State<AppState>, posted: Posted) -> UiResult {
+    let identifier = posted.form.get("identifier");
+    let credential = state.manager.credential(identifier).await?;
+    let result: Result<_, FormError> = async {
+        let overlap = lifecycle::parse_overlap(posted.form.get("overlap"))?;
+        let rotated = state
+            .manager
+            .rotate_credential(&credential.identifier, overlap)
+            .await?;
+        Ok(rotated)
+    }
+    .await;
+    match result {
+        Ok((credential, secret, old_until)) => {
+            state.ui.sessions.put_secret(
+                &posted.session.token,
+                &credential.identifier,
+                secret.expose(),
+                SecretKind::Rotated { old_until },
+                Instant::now(),
+            );
+            Ok(see_other(CREATED_URL))
+        }
+        Err(FormError { error: e, .. }) if is_user_error(&e) => {
+            let mut dialog = rotate_dialog(&state, identifier, posted.form.get("overlap")).await?;
+            dialog.error = Some(capitalize(&e.to_string()));
+            show(
+                &state,
+                &posted.session,
+                Dialog::Rotate(dialog),
+                status_of(&e),
+            )
+            .await
+        }
+        Err(FormError { error, .. }) => Err(error.into()),
+    }
+}
+
+async fn confirm_disable(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    RawQuery(query): RawQuery,
+) -> UiResult {
+    let query = FormData::parse(query.unwrap_or_default().as_bytes());
+    let credential = state.manager.credential(query.get("identifier")).await?;
+    let described = if credential.description.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", credential.description)
+    };
+    let confirm = Confirm {
+        title: "Disable API Credential".into(),
+        message: format!(
+            "Disable the API credential {}{described}? Clients using it are refused at once, until it is enabled again.",
+            credential.identifier
+        ),
+        action: "/admin/api-credentials/credentials/disable".into(),
+        fields: vec![("identifier".into(), credential.identifier)],
+        button: "Disable",
+        cancel: CREDENTIALS_URL.into(),
+    };
+    show(&state, &session, Dialog::Confirm(confirm), StatusCode::OK).await
+}
+
+async fn set_enabled(state: AppState, posted: Posted, enabled: bool) -> UiResult {
+    let credential = state
+        .manager
+        .set_credential_enabled(posted.form.get("identifier"), enabled)
+        .await?;
+    let note = if !enabled {
+        format!(
+            "API credential {} disabled: it is refused until it is enabled again.",
+            credential.identifier
+        )
+    } else if let Some(at) = credential
+        .lifecycle
+        .expires_at
+        .filter(|_| credential.lifecycle.expired_at(now_secs()))
+    {
+        format!(
+            "API credential {} enabled, but it expired on {}: edit it to extend the expiry.",
+            credential.identifier,
+            stamp(at).text
+        )
+    } else {
+        format!("API credential {} enabled.", credential.identifier)
+    };
+    state.ui.sessions.set_flash(&posted.session.token, note);
+    Ok(see_other(CREDENTIALS_URL))
+}
+
+async fn disable(State(state): State<AppState>, posted: Posted) -> UiResult {
+    set_enabled(state, posted, false).await
+}
+
+async fn enable(State(state): State<AppState>, posted: Posted) -> UiResult {
+    set_enabled(state, posted, true).await
 }

@@ -16,6 +16,7 @@ mod assets;
 mod credentials;
 mod extract;
 mod form;
+mod lifecycle;
 mod login;
 mod page;
 mod render;

@@ -8,8 +8,10 @@ use keygate_core::model::Credential;
 
 use super::extract::Authed;
 use super::form::FormData;
+use super::lifecycle::LifecycleForm;
 use super::render::{html, Chrome, UiResult};
 use super::session::Session;
+use super::time::{now_secs, Stamp};
 use super::views::{Choice, Confirm, CredentialRow, Picker, RoleRow};
 use crate::AppState;
 
@@ -132,26 +134,51 @@ pub struct GenerateForm {
     pub description: String,
     /// Role choices (empty: a role must be created first).
     pub roles: Vec<Choice>,
+    /// Expiry, allowlist, rate limit.
+    pub lifecycle: LifecycleForm,
     /// Validation message.
     pub error: Option<String>,
 }
 
-/// The dialog that edits a credential's roles.
+/// The dialog that edits a credential's roles and lifecycle.
 pub struct EditCredentialForm {
     /// The credential.
     pub identifier: String,
+    /// Its description (shown, not edited here).
+    pub description: String,
     /// Role choices.
     pub roles: Vec<Choice>,
+    /// Expiry, allowlist, rate limit.
+    pub lifecycle: LifecycleForm,
     /// Validation message.
     pub error: Option<String>,
 }
 
-/// A freshly generated credential, shown once.
+/// The Rotate dialog: how long the old secret keeps working.
+pub struct RotateForm {
+    /// The credential.
+    pub identifier: String,
+    /// Its description.
+    pub description: String,
+    /// Overlap choices (one checked).
+    pub overlaps: Vec<Choice>,
+    /// An earlier rotation's old secret, still working until then: it
+    /// stops at once when the credential is rotated again.
+    pub pending: Option<Stamp>,
+    /// Validation message.
+    pub error: Option<String>,
+}
+
+/// A freshly generated (or rotated) credential's secret, shown once.
 pub struct SecretView {
     /// Identifier.
     pub identifier: String,
     /// Secret.
     pub secret: String,
+    /// A rotation rather than a new credential.
+    pub rotated: bool,
+    /// After a rotation: when the old secret stops (`None`: it already has).
+    pub old_until: Option<Stamp>,
 }
 
 /// The dialog open on the screen.
@@ -164,8 +191,10 @@ pub enum Dialog {
     Generate(GenerateForm),
     /// The new secret.
     Secret(SecretView),
-    /// Edit a credential's roles.
+    /// Edit a credential's roles and lifecycle.
     EditCredential(EditCredentialForm),
+    /// Rotate a credential's secret.
+    Rotate(RotateForm),
     /// Confirm a delete.
     Confirm(Confirm),
 }
@@ -192,6 +221,8 @@ pub struct ApiCredentialsPage {
     pub first: usize,
     /// Index of the last row shown.
     pub last: usize,
+    /// The configured default rate limit, if any.
+    pub default_rate: Option<String>,
     /// The open dialog.
     pub dialog: Dialog,
 }
@@ -265,6 +296,7 @@ pub async fn render(
         pages: 1,
         first: 0,
         last: 0,
+        default_rate: state.config.rate_limit.default.map(|r| r.to_string()),
         dialog,
         list,
     };
@@ -276,13 +308,15 @@ pub async fn render(
         page.list.page = page.list.page.min(page.pages);
         let start = (page.list.page - 1) * PAGE_SIZE;
         let describe = page.list.describe.clone();
+        let now = now_secs();
         page.credentials = all
             .iter()
             .enumerate()
             .skip(start)
             .take(PAGE_SIZE)
             .map(|(i, c)| {
-                CredentialRow::new(c, i, describe.as_deref() == Some(c.identifier.as_str()))
+                let describing = describe.as_deref() == Some(c.identifier.as_str());
+                CredentialRow::new(c, i, describing, now)
             })
             .collect();
         page.first = if page.credentials.is_empty() {

@@ -20,6 +20,19 @@ pub const ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
 /// A new secret not displayed within this time is dropped.
 const SECRET_TTL: Duration = Duration::from_secs(10 * 60);
 
+/// Where a secret waiting to be shown came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    /// A newly generated credential.
+    Generated,
+    /// A rotation; the old secret works until then (unix seconds), or
+    /// stopped at once (`None`).
+    Rotated {
+        /// When the old secret stops.
+        old_until: Option<i64>,
+    },
+}
+
 /// A credential's identifier and secret, waiting to be shown once.
 #[derive(Clone)]
 pub struct NewSecret {
@@ -27,6 +40,8 @@ pub struct NewSecret {
     pub identifier: String,
     /// The secret in the clear.
     pub secret: String,
+    /// Generated or rotated.
+    pub kind: SecretKind,
     created: Instant,
 }
 
@@ -149,11 +164,19 @@ impl Sessions {
     }
 
     /// Keeps a new secret until the page that shows it is loaded.
-    pub fn put_secret(&self, token: &str, identifier: &str, secret: &str, now: Instant) {
+    pub fn put_secret(
+        &self,
+        token: &str,
+        identifier: &str,
+        secret: &str,
+        kind: SecretKind,
+        now: Instant,
+    ) {
         if let Some(entry) = self.lock().get_mut(token) {
             entry.secret = Some(NewSecret {
                 identifier: identifier.to_string(),
                 secret: secret.to_string(),
+                kind,
                 created: now,
             });
         }
@@ -252,10 +275,11 @@ mod tests {
         let sessions = Sessions::default();
         let now = Instant::now();
         let token = sessions.create(AdminId(1), "alice", now);
-        sessions.put_secret(&token, "ID", "SECRET", now);
+        sessions.put_secret(&token, "ID", "SECRET", SecretKind::Generated, now);
         assert_eq!(sessions.take_secret(&token, now).unwrap().secret, "SECRET");
         assert!(sessions.take_secret(&token, now).is_none());
-        sessions.put_secret(&token, "ID", "SECRET", now);
+        let rotated = SecretKind::Rotated { old_until: Some(5) };
+        sessions.put_secret(&token, "ID", "SECRET", rotated, now);
         assert!(sessions.take_secret(&token, now + SECRET_TTL * 2).is_none());
     }
 

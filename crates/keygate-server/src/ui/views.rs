@@ -100,11 +100,27 @@ pub struct CredentialRow {
     pub created: Stamp,
     /// Whether the in-place description form starts open (no-script).
     pub describing: bool,
+    /// Not disabled.
+    pub enabled: bool,
+    /// Past its expiry.
+    pub expired: bool,
+    /// When it expires (or expired).
+    pub expires: Option<Stamp>,
+    /// During a rotation: when the old secret stops (only while it works).
+    pub old_secret_until: Option<Stamp>,
+    /// Networks calls may come from (empty: any address).
+    pub allow_ips: Vec<String>,
+    /// Its own rate limit (`None`: the server's default).
+    pub rate_limit: Option<String>,
 }
 
 impl CredentialRow {
-    /// The row for `credential`.
-    pub fn new(credential: &Credential, index: usize, describing: bool) -> Self {
+    /// Allowlist entries shown in the table; the rest are counted.
+    pub const SHOWN_IPS: usize = 3;
+
+    /// The row for `credential` at `now` (unix seconds).
+    pub fn new(credential: &Credential, index: usize, describing: bool, now: i64) -> Self {
+        let lifecycle = &credential.lifecycle;
         Self {
             identifier: credential.identifier.clone(),
             index,
@@ -114,7 +130,44 @@ impl CredentialRow {
             last_access: credential.last_access.map(stamp),
             created: stamp(credential.created_at),
             describing,
+            enabled: lifecycle.enabled,
+            expired: lifecycle.expired_at(now),
+            expires: lifecycle.expires_at.map(stamp),
+            old_secret_until: credential
+                .old_secret_valid_until
+                .filter(|&until| until > now)
+                .map(stamp),
+            allow_ips: lifecycle
+                .allow_ips
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            rate_limit: lifecycle.rate_limit.map(|r| r.to_string()),
         }
+    }
+
+    /// The status word (the badge's text).
+    pub fn status(&self) -> &'static str {
+        match (self.enabled, self.expired) {
+            (false, _) => "Disabled",
+            (true, true) => "Expired",
+            (true, false) => "Enabled",
+        }
+    }
+
+    /// The allowlist entries shown in the table.
+    pub fn shown_ips(&self) -> &[String] {
+        &self.allow_ips[..self.allow_ips.len().min(Self::SHOWN_IPS)]
+    }
+
+    /// How many allowlist entries the table leaves out.
+    pub fn more_ips(&self) -> usize {
+        self.allow_ips.len().saturating_sub(Self::SHOWN_IPS)
+    }
+
+    /// Every allowlist entry, for a tooltip.
+    pub fn all_ips(&self) -> String {
+        self.allow_ips.join(", ")
     }
 }
 

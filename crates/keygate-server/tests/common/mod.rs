@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use keygate_core::{Catalog, ConfigSecret};
-use keygate_server::config::{ServerConfig, UpstreamConfig};
+use keygate_server::config::{RateLimitConfig, ServerConfig, UpstreamConfig};
 use keygate_server::App;
 use keygate_store::{Manager, RoleInput};
 
@@ -132,6 +132,16 @@ async fn serve(router: axum::Router) -> SocketAddr {
     addr
 }
 
+/// Serves `router` as `keygate serve` does: with the peer's address, which
+/// allowlists, trusted proxies and throttling read.
+async fn serve_with_peers(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    addr
+}
+
 /// Builder for [`TestApp`].
 #[derive(Default)]
 pub struct TestAppBuilder {
@@ -139,6 +149,8 @@ pub struct TestAppBuilder {
     accesskey: Option<String>,
     timeout: Option<Duration>,
     max_body: Option<usize>,
+    trusted_proxies: Vec<String>,
+    rate_limit: Option<RateLimitConfig>,
 }
 
 impl TestAppBuilder {
@@ -160,6 +172,18 @@ impl TestAppBuilder {
         self
     }
 
+    /// Believe `X-Forwarded-For` from these networks.
+    pub fn trusted_proxies(mut self, networks: &[&str]) -> Self {
+        self.trusted_proxies = networks.iter().map(|n| n.to_string()).collect();
+        self
+    }
+
+    /// Rate limits and failed-authentication throttling.
+    pub fn rate_limit(mut self, config: RateLimitConfig) -> Self {
+        self.rate_limit = Some(config);
+        self
+    }
+
     /// Request body limit.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = Some(bytes);
@@ -177,6 +201,16 @@ impl TestAppBuilder {
         if let Some(bytes) = self.max_body {
             config.max_body_bytes = bytes;
         }
+        config.trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        // Off unless a test asks: tests fail authentication on purpose.
+        config.rate_limit = self.rate_limit.unwrap_or(RateLimitConfig {
+            failed_auth_per_minute: 0,
+            ..RateLimitConfig::default()
+        });
         config.upstream = self.upstream.map(|url| UpstreamConfig {
             url,
             identifier: ConfigSecret::new("MASTER-ID"),
@@ -185,7 +219,7 @@ impl TestAppBuilder {
             timeout: self.timeout.unwrap_or(Duration::from_secs(5)),
         });
         let app = App::start(config, manager.clone()).await.unwrap();
-        let addr = serve(app.router()).await;
+        let addr = serve_with_peers(app.router()).await;
         TestApp {
             base: format!("http://{addr}"),
             manager,
@@ -242,7 +276,7 @@ impl TestApp {
         self.manager.create_role(role).await.unwrap();
         let (credential, secret) = self
             .manager
-            .generate_credential("alice", "test", &["Tickets".into()])
+            .generate_credential("alice", "test", &["Tickets".into()], Default::default())
             .await
             .unwrap();
         (credential.identifier, secret.expose().to_string())

@@ -1,12 +1,14 @@
 //! Credential writes and reads, and batched last-access times.
 
 use keygate_core::model::{Credential, CredentialId, RoleId};
+use keygate_core::SecretHashes;
 use sqlx::PgPool;
 
 use super::roles;
 use super::rows::{self, CredentialFilter};
 use super::tx::{self, Tx};
-use crate::store::{now_secs, NewCredential, RoleAssignment};
+use crate::columns;
+use crate::store::{now_secs, CredentialPatch, NewCredential, RoleAssignment};
 use crate::{Error, Result};
 
 /// The role ids an assignment names, creating the "existing or new" role
@@ -50,10 +52,12 @@ async fn set_roles(tx: &mut Tx, credential: CredentialId, roles: &[RoleId]) -> R
 }
 
 async fn insert(tx: &mut Tx, credential: &NewCredential) -> Result<CredentialId> {
+    let lifecycle = &credential.lifecycle;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO credentials \
-         (identifier, secret_sha256, secret_md5_sha256, admin_id, description, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+         (identifier, secret_sha256, secret_md5_sha256, admin_id, description, created_at, \
+          enabled, expires_at, allow_ips, rate_limit) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(&credential.identifier)
     .bind(&credential.hashes.direct()[..])
@@ -61,6 +65,10 @@ async fn insert(tx: &mut Tx, credential: &NewCredential) -> Result<CredentialId>
     .bind(credential.admin_id.0)
     .bind(&credential.description)
     .bind(now_secs())
+    .bind(lifecycle.enabled)
+    .bind(lifecycle.expires_at)
+    .bind(columns::allow_ips_text(&lifecycle.allow_ips))
+    .bind(columns::rate_text(lifecycle.rate_limit))
     .fetch_one(&mut **tx)
     .await
     .map_err(|e| match &e {
@@ -101,35 +109,82 @@ pub(super) async fn load(pool: &PgPool, filter: CredentialFilter<'_>) -> Result<
     rows::load_credentials(&mut conn, filter).await
 }
 
-/// Sets the description and/or replaces the roles; `None` if gone.
+/// Applies the patch in one transaction; `None` if gone.
 pub(super) async fn update(
     pool: &PgPool,
     id: CredentialId,
-    description: Option<&str>,
-    roles: Option<&[RoleId]>,
+    patch: &CredentialPatch,
 ) -> Result<Option<Credential>> {
     let mut tx = tx::begin_write(pool).await?;
-    let exists: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM credentials WHERE id = $1 FOR UPDATE")
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if exists.is_none() {
+    // One statement sets whichever fields the patch names (and tells
+    // whether the credential still exists; its row lock is held from here).
+    let found = sqlx::query(
+        "UPDATE credentials SET \
+         description = CASE WHEN $1 THEN $2::text ELSE description END, \
+         enabled = CASE WHEN $3 THEN $4::boolean ELSE enabled END, \
+         expires_at = CASE WHEN $5 THEN $6::bigint ELSE expires_at END, \
+         allow_ips = CASE WHEN $7 THEN $8::text ELSE allow_ips END, \
+         rate_limit = CASE WHEN $9 THEN $10::text ELSE rate_limit END \
+         WHERE id = $11",
+    )
+    .bind(patch.description.is_some())
+    .bind(patch.description.as_deref())
+    .bind(patch.enabled.is_some())
+    .bind(patch.enabled)
+    .bind(patch.expires_at.is_some())
+    .bind(patch.expires_at.flatten())
+    .bind(patch.allow_ips.is_some())
+    .bind(patch.allow_ips.as_deref().map(columns::allow_ips_text))
+    .bind(patch.rate_limit.is_some())
+    .bind(patch.rate_limit.and_then(columns::rate_text))
+    .bind(id.0)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !found {
         return Ok(None);
     }
-    if let Some(description) = description {
-        sqlx::query("UPDATE credentials SET description = $1 WHERE id = $2")
-            .bind(description)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
-    }
-    if let Some(roles) = roles {
+    if let Some(roles) = &patch.roles {
         set_roles(&mut tx, id, roles).await?;
     }
     let updated = rows::load_credentials(&mut tx, CredentialFilter::Id(id)).await?;
     tx.commit().await?;
     Ok(updated.into_iter().next())
+}
+
+/// Replaces the secret, keeping the current one as the old secret until
+/// `old_until` (or clearing any old secret); `None` if gone.
+pub(super) async fn rotate(
+    pool: &PgPool,
+    id: CredentialId,
+    new_hashes: &SecretHashes,
+    old_until: Option<i64>,
+) -> Result<Option<Credential>> {
+    let mut tx = tx::begin_write(pool).await?;
+    // Right-hand sides read the row as it was: the current hashes move to
+    // the old ones (or the old ones are cleared) as the new ones arrive.
+    let found = sqlx::query(
+        "UPDATE credentials SET \
+         old_secret_sha256 = CASE WHEN $1::bigint IS NULL THEN NULL ELSE secret_sha256 END, \
+         old_secret_md5_sha256 = CASE WHEN $1::bigint IS NULL THEN NULL ELSE secret_md5_sha256 END, \
+         old_secret_until = $1::bigint, secret_sha256 = $2, secret_md5_sha256 = $3 \
+         WHERE id = $4",
+    )
+    .bind(old_until)
+    .bind(&new_hashes.direct()[..])
+    .bind(&new_hashes.md5()[..])
+    .bind(id.0)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !found {
+        return Ok(None);
+    }
+    let rotated = rows::load_credentials(&mut tx, CredentialFilter::Id(id)).await?;
+    tx.commit().await?;
+    Ok(rotated.into_iter().next())
 }
 
 /// Deletes the credential.

@@ -20,11 +20,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId};
-use keygate_core::SnapshotSource;
+use keygate_core::{SecretHashes, SnapshotSource};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::store::{NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
+use crate::store::{CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
 use crate::{Error, Result};
 use rows::CredentialFilter;
 
@@ -175,10 +175,18 @@ impl Store for PostgresStore {
     async fn update_credential(
         &self,
         id: CredentialId,
-        description: Option<&str>,
-        roles: Option<&[RoleId]>,
+        patch: &CredentialPatch,
     ) -> Result<Option<Credential>> {
-        self.explain(credentials::update(&self.pool, id, description, roles).await)
+        self.explain(credentials::update(&self.pool, id, patch).await)
+    }
+
+    async fn rotate_credential(
+        &self,
+        id: CredentialId,
+        new_hashes: &SecretHashes,
+        old_until: Option<i64>,
+    ) -> Result<Option<Credential>> {
+        self.explain(credentials::rotate(&self.pool, id, new_hashes, old_until).await)
     }
 
     async fn delete_credential(&self, id: CredentialId) -> Result<bool> {

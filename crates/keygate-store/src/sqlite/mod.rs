@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId};
-use keygate_core::SnapshotSource;
+use keygate_core::{SecretHashes, SnapshotSource};
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use crate::store::{now_secs, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
+use crate::columns;
+use crate::store::{
+    now_secs, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store,
+};
 use crate::{Error, Result};
 
 /// Migrations compiled into the binary and applied on open.
@@ -299,9 +302,11 @@ impl Store for SqliteStore {
                 }
             }
         };
+        let lifecycle = &credential.lifecycle;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO credentials (identifier, secret_sha256, secret_md5_sha256, admin_id, description, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO credentials (identifier, secret_sha256, secret_md5_sha256, admin_id, description, created_at, \
+             enabled, expires_at, allow_ips, rate_limit) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&credential.identifier)
         .bind(&credential.hashes.direct()[..])
@@ -309,6 +314,10 @@ impl Store for SqliteStore {
         .bind(credential.admin_id.0)
         .bind(&credential.description)
         .bind(now_secs())
+        .bind(lifecycle.enabled)
+        .bind(lifecycle.expires_at)
+        .bind(columns::allow_ips_text(&lifecycle.allow_ips))
+        .bind(columns::rate_text(lifecycle.rate_limit))
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| match &e {
@@ -347,31 +356,78 @@ impl Store for SqliteStore {
     async fn update_credential(
         &self,
         id: CredentialId,
-        description: Option<&str>,
-        roles: Option<&[RoleId]>,
+        patch: &CredentialPatch,
     ) -> Result<Option<Credential>> {
         let mut tx = self.write().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM credentials WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
+        // One statement sets whichever fields the patch names (and tells
+        // whether the credential still exists).
+        let found = sqlx::query(
+            "UPDATE credentials SET \
+             description = CASE WHEN ?1 THEN ?2 ELSE description END, \
+             enabled = CASE WHEN ?3 THEN ?4 ELSE enabled END, \
+             expires_at = CASE WHEN ?5 THEN ?6 ELSE expires_at END, \
+             allow_ips = CASE WHEN ?7 THEN ?8 ELSE allow_ips END, \
+             rate_limit = CASE WHEN ?9 THEN ?10 ELSE rate_limit END \
+             WHERE id = ?11",
+        )
+        .bind(patch.description.is_some())
+        .bind(patch.description.as_deref())
+        .bind(patch.enabled.is_some())
+        .bind(patch.enabled)
+        .bind(patch.expires_at.is_some())
+        .bind(patch.expires_at.flatten())
+        .bind(patch.allow_ips.is_some())
+        .bind(patch.allow_ips.as_deref().map(columns::allow_ips_text))
+        .bind(patch.rate_limit.is_some())
+        .bind(patch.rate_limit.and_then(columns::rate_text))
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !found {
             return Ok(None);
         }
-        if let Some(description) = description {
-            sqlx::query("UPDATE credentials SET description = ? WHERE id = ?")
-                .bind(description)
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(roles) = roles {
+        if let Some(roles) = &patch.roles {
             set_credential_roles(&mut tx, id, roles).await?;
         }
         bump(&mut tx).await?;
         let updated = rows::load_credentials(&mut tx, rows::CredentialFilter::Id(id)).await?;
         tx.commit().await?;
         Ok(updated.into_iter().next())
+    }
+
+    async fn rotate_credential(
+        &self,
+        id: CredentialId,
+        new_hashes: &SecretHashes,
+        old_until: Option<i64>,
+    ) -> Result<Option<Credential>> {
+        let mut tx = self.write().await?;
+        // Right-hand sides read the row as it was: the current hashes move
+        // to the old ones (or the old ones are cleared) as the new arrive.
+        let found = sqlx::query(
+            "UPDATE credentials SET \
+             old_secret_sha256 = CASE WHEN ?1 IS NULL THEN NULL ELSE secret_sha256 END, \
+             old_secret_md5_sha256 = CASE WHEN ?1 IS NULL THEN NULL ELSE secret_md5_sha256 END, \
+             old_secret_until = ?1, secret_sha256 = ?2, secret_md5_sha256 = ?3 \
+             WHERE id = ?4",
+        )
+        .bind(old_until)
+        .bind(&new_hashes.direct()[..])
+        .bind(&new_hashes.md5()[..])
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !found {
+            return Ok(None);
+        }
+        bump(&mut tx).await?;
+        let rotated = rows::load_credentials(&mut tx, rows::CredentialFilter::Id(id)).await?;
+        tx.commit().await?;
+        Ok(rotated.into_iter().next())
     }
 
     async fn delete_credential(&self, id: CredentialId) -> Result<bool> {

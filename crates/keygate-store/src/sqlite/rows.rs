@@ -5,11 +5,23 @@ use std::collections::HashMap;
 
 use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId, RoleRef};
 use keygate_core::snapshot::{AdminEntry, CredentialEntry, RoleEntry};
-use keygate_core::{SecretHashes, SnapshotSource};
+use keygate_core::SnapshotSource;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use crate::{Error, Result};
+use crate::columns::{self, LifecycleColumns};
+use crate::store::now_secs;
+use crate::Result;
+
+/// The lifecycle columns of a credential row.
+fn lifecycle_columns(row: &SqliteRow) -> Result<LifecycleColumns> {
+    Ok(LifecycleColumns {
+        enabled: row.try_get("enabled")?,
+        expires_at: row.try_get("expires_at")?,
+        allow_ips: row.try_get("allow_ips")?,
+        rate_limit: row.try_get("rate_limit")?,
+    })
+}
 
 pub(super) fn admin(row: &SqliteRow) -> Result<Admin> {
     Ok(Admin {
@@ -91,7 +103,8 @@ pub(super) async fn load_credentials(
         CredentialFilter::Identifier(i) => (None, None, Some(i)),
     };
     let rows = sqlx::query(
-        "SELECT c.id, c.identifier, c.admin_id, a.username, c.description, c.created_at, c.last_access \
+        "SELECT c.id, c.identifier, c.admin_id, a.username, c.description, c.created_at, c.last_access, \
+         c.enabled, c.expires_at, c.allow_ips, c.rate_limit, c.old_secret_until \
          FROM credentials c JOIN admins a ON a.id = c.admin_id \
          WHERE (?1 IS NULL OR c.admin_id = ?1) AND (?2 IS NULL OR c.id = ?2) \
          AND (?3 IS NULL OR c.identifier = ?3) ORDER BY c.id",
@@ -101,18 +114,22 @@ pub(super) async fn load_credentials(
     .bind(identifier)
     .fetch_all(&mut *conn)
     .await?;
+    let now = now_secs();
     let mut credentials = Vec::with_capacity(rows.len());
     for row in &rows {
         let id: i64 = row.try_get("id")?;
+        let identifier: String = row.try_get("identifier")?;
         credentials.push(Credential {
             id: CredentialId(id),
-            identifier: row.try_get("identifier")?,
+            lifecycle: lifecycle_columns(row)?.parse(&identifier)?,
+            identifier,
             admin_id: AdminId(row.try_get("admin_id")?),
             admin: row.try_get("username")?,
             description: row.try_get("description")?,
             roles: Vec::new(),
             created_at: row.try_get("created_at")?,
             last_access: row.try_get("last_access")?,
+            old_secret_valid_until: columns::pending_until(row.try_get("old_secret_until")?, now),
         });
     }
     if credentials.is_empty() {
@@ -177,23 +194,32 @@ pub(super) async fn snapshot_source(conn: &mut SqliteConnection) -> Result<Snaps
             .push(RoleId(row.try_get("role_id")?));
     }
     let rows = sqlx::query(
-        "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id FROM credentials",
+        "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id, \
+         enabled, expires_at, allow_ips, rate_limit, \
+         old_secret_sha256, old_secret_md5_sha256, old_secret_until FROM credentials",
     )
     .fetch_all(&mut *conn)
     .await?;
+    let now = now_secs();
     let mut credentials = Vec::with_capacity(rows.len());
     for row in rows {
         let id: i64 = row.try_get("id")?;
+        let identifier: String = row.try_get("identifier")?;
         let direct: Vec<u8> = row.try_get("secret_sha256")?;
         let md5: Vec<u8> = row.try_get("secret_md5_sha256")?;
-        let hashes = SecretHashes::from_parts(&direct, &md5).ok_or_else(|| {
-            Error::Unavailable(format!("credential {id} has corrupt secret hashes"))
-        })?;
         credentials.push(CredentialEntry {
-            identifier: row.try_get("identifier")?,
-            hashes,
+            hashes: columns::hashes(&identifier, &direct, &md5)?,
             admin_id: AdminId(row.try_get("admin_id")?),
             role_ids: links.remove(&id).unwrap_or_default(),
+            lifecycle: lifecycle_columns(&row)?.parse(&identifier)?,
+            old_secret: columns::old_secret(
+                &identifier,
+                row.try_get("old_secret_sha256")?,
+                row.try_get("old_secret_md5_sha256")?,
+                row.try_get("old_secret_until")?,
+                now,
+            )?,
+            identifier,
         });
     }
     Ok(SnapshotSource {

@@ -1,13 +1,15 @@
 //! `keygate credential …`
 
-use anyhow::bail;
-use keygate_core::model::Credential;
-use keygate_store::Manager;
+use anyhow::{bail, Context};
+use keygate_core::model::{Credential, Lifecycle};
+use keygate_core::net::IpNet;
+use keygate_core::rate::Rate;
+use keygate_store::{now_secs, CredentialEdit, Manager};
 use serde_json::json;
 
 use super::read_stdin_line;
 use crate::cli::CredentialCommand;
-use crate::output;
+use crate::{output, when};
 
 /// Runs a credential subcommand.
 pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> anyhow::Result<()> {
@@ -16,10 +18,19 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
             admin,
             description,
             roles,
+            expires,
+            allow_ips,
+            rate_limit,
         } => {
             let description = description.unwrap_or_default();
+            let lifecycle = Lifecycle {
+                expires_at: expires.as_deref().map(parse_expiry).transpose()?,
+                allow_ips: parse_nets(&allow_ips)?,
+                rate_limit: rate_limit.as_deref().map(parse_rate).transpose()?,
+                ..Lifecycle::default()
+            };
             let (credential, secret) = manager
-                .generate_credential(&admin, &description, &roles)
+                .generate_credential(&admin, &description, &roles, lifecycle)
                 .await?;
             if json {
                 return output::json(&json!({
@@ -38,13 +49,16 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
             if json {
                 return output::json(&credentials);
             }
+            let now = now_secs();
             let rows: Vec<Vec<String>> = credentials
                 .iter()
                 .map(|c| {
                     vec![
                         c.identifier.clone(),
                         c.admin.clone(),
+                        status(c, now).into(),
                         role_names(c),
+                        output::maybe_time(c.lifecycle.expires_at),
                         output::maybe_time(c.last_access),
                         output::time(c.created_at),
                         c.description.clone(),
@@ -55,7 +69,9 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
                 &[
                     "IDENTIFIER",
                     "ADMIN",
+                    "STATUS",
                     "ROLES",
+                    "EXPIRES",
                     "LAST ACCESS",
                     "CREATED",
                     "DESCRIPTION",
@@ -75,6 +91,12 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
             description,
             roles,
             no_roles,
+            expires,
+            no_expiry,
+            allow_ips,
+            any_ip,
+            rate_limit,
+            no_rate_limit,
         } => {
             let roles = if no_roles {
                 Some(Vec::new())
@@ -83,16 +105,78 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
             } else {
                 Some(roles)
             };
-            if description.is_none() && roles.is_none() {
-                bail!("nothing to change: pass --description, --role or --no-roles");
+            let expires_at = match (expires, no_expiry) {
+                (Some(w), _) => Some(Some(parse_expiry(&w)?)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let allow_ips = if any_ip {
+                Some(Vec::new())
+            } else if allow_ips.is_empty() {
+                None
+            } else {
+                Some(parse_nets(&allow_ips)?)
+            };
+            let rate_limit = match (rate_limit, no_rate_limit) {
+                (Some(r), _) => Some(Some(parse_rate(&r)?)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let edit = CredentialEdit {
+                description,
+                roles,
+                enabled: None,
+                expires_at,
+                allow_ips,
+                rate_limit,
+            };
+            if edit.is_empty() {
+                bail!(
+                    "nothing to change: pass --description, --role, --no-roles, --expires, \
+                     --no-expiry, --allow-ip, --any-ip, --rate-limit or --no-rate-limit"
+                );
             }
-            let credential = manager
-                .edit_credential(&identifier, description.as_deref(), roles.as_deref())
-                .await?;
+            let credential = manager.edit_credential(&identifier, edit).await?;
             if json {
                 return output::json(&credential);
             }
             println!("Updated credential {}.", credential.identifier);
+        }
+        CredentialCommand::Disable { identifier } => {
+            let credential = manager.set_credential_enabled(&identifier, false).await?;
+            done(json, &credential, "disabled", "Disabled credential")?;
+        }
+        CredentialCommand::Enable { identifier } => {
+            let credential = manager.set_credential_enabled(&identifier, true).await?;
+            done(json, &credential, "enabled", "Enabled credential")?;
+        }
+        CredentialCommand::Rotate {
+            identifier,
+            overlap,
+        } => {
+            let overlap = when::parse_duration("overlap", &overlap)?;
+            let (credential, secret, old_until) =
+                manager.rotate_credential(&identifier, overlap).await?;
+            if json {
+                // In the contract's order (json! would sort the keys).
+                return output::json(&Rotated {
+                    identifier: &credential.identifier,
+                    secret: secret.expose(),
+                    old_secret_valid_until: old_until,
+                });
+            }
+            println!("Identifier: {}", credential.identifier);
+            println!("Secret:     {}", secret.expose());
+            match old_until {
+                Some(until) => eprintln!(
+                    "The old secret keeps working until {}.",
+                    output::time(until)
+                ),
+                None => eprintln!("The old secret no longer works."),
+            }
+            eprintln!(
+                "Copy the secret now: it is stored only as a hash and will not be shown again."
+            );
         }
         CredentialCommand::Delete { identifier } => {
             let credential = manager.delete_credential(&identifier).await?;
@@ -140,10 +224,87 @@ fn role_names(credential: &Credential) -> String {
 }
 
 fn print_credential(c: &Credential) {
+    let lifecycle = &c.lifecycle;
     println!("Identifier:  {}", c.identifier);
     println!("Admin:       {}", c.admin);
     println!("Description: {}", c.description);
     println!("Roles:       {}", role_names(c));
+    println!("Status:      {}", status(c, now_secs()));
+    println!("Expires:     {}", output::maybe_time(lifecycle.expires_at));
+    println!("Allowed IPs: {}", allowed_ips(lifecycle));
+    println!(
+        "Rate limit:  {}",
+        lifecycle
+            .rate_limit
+            .map_or_else(|| "default".into(), |r| r.to_string())
+    );
+    println!(
+        "Old secret:  {}",
+        c.old_secret_valid_until.map_or_else(
+            || "none".into(),
+            |until| format!("valid until {}", output::time(until))
+        )
+    );
     println!("Last access: {}", output::maybe_time(c.last_access));
     println!("Created:     {}", output::time(c.created_at));
+}
+
+/// `enabled`, `disabled` or `expired` (a disabled credential says
+/// disabled whatever its expiry).
+fn status(c: &Credential, now: i64) -> &'static str {
+    if !c.lifecycle.enabled {
+        "disabled"
+    } else if c.lifecycle.expired_at(now) {
+        "expired"
+    } else {
+        "enabled"
+    }
+}
+
+fn allowed_ips(lifecycle: &Lifecycle) -> String {
+    if lifecycle.allow_ips.is_empty() {
+        return "any".into();
+    }
+    lifecycle
+        .allow_ips
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `--allow-ip` values as networks; the first bad one is the error.
+fn parse_nets(values: &[String]) -> anyhow::Result<Vec<IpNet>> {
+    values
+        .iter()
+        .map(|v| v.parse::<IpNet>().context("--allow-ip"))
+        .collect()
+}
+
+/// An `--expires` value as unix seconds.
+fn parse_expiry(value: &str) -> anyhow::Result<i64> {
+    when::parse_when(value, now_secs()).context("--expires")
+}
+
+/// A `--rate-limit` value.
+fn parse_rate(value: &str) -> anyhow::Result<Rate> {
+    value.parse::<Rate>().context("--rate-limit")
+}
+
+/// `rotate --json`: the new secret, once, and when the old one stops
+/// (unix seconds like every time in `--json` output; `null`: it already has).
+#[derive(serde::Serialize)]
+struct Rotated<'a> {
+    identifier: &'a str,
+    secret: &'a str,
+    old_secret_valid_until: Option<i64>,
+}
+
+/// Prints the outcome of disable/enable.
+fn done(json: bool, credential: &Credential, status: &str, text: &str) -> anyhow::Result<()> {
+    if json {
+        return output::json(&json!({ "identifier": credential.identifier, "status": status }));
+    }
+    println!("{text} {}.", credential.identifier);
+    Ok(())
 }

@@ -18,5 +18,7 @@ pub async fn run(settings: Settings, manager: Manager) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(&settings.listen, redact_url(&settings.database_url));
     config.upstream = settings.upstream;
     config.secure_cookies = settings.secure_cookies;
+    config.trusted_proxies = settings.trusted_proxies;
+    config.rate_limit = settings.rate_limit;
     keygate_server::serve(config, manager).await
 }

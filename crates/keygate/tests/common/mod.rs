@@ -251,3 +251,61 @@ where
     }
     None
 }
+
+/// [`run_cli`] off the async runtime (servers and pollers keep running
+/// meanwhile).
+pub async fn run_cli_async(cwd: &Path, db_url: &str, args: &[&str]) -> Output {
+    let (cwd, db_url) = (cwd.to_path_buf(), db_url.to_string());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_cli(&cwd, &db_url, &args, None)
+    })
+    .await
+    .unwrap()
+}
+
+/// [`Server::start`] off the async runtime, with owned `env` pairs.
+pub async fn start_server_async(cwd: &Path, db_url: &str, env: Vec<(String, String)>) -> Server {
+    let (cwd, db_url) = (cwd.to_path_buf(), db_url.to_string());
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Server::start(&cwd, &db_url, &env)
+    })
+    .await
+    .unwrap()
+}
+
+/// POSTs a WHMCS call (`identifier`, `secret`, `action`,
+/// `responsetype=json`) to the gateway; returns (status, `Retry-After`,
+/// body).
+pub async fn gateway(
+    client: &reqwest::Client,
+    server: &Server,
+    identifier: &str,
+    secret: &str,
+    action: &str,
+) -> (u16, Option<String>, String) {
+    let response = client
+        .post(server.url("/includes/api.php"))
+        .form(&[
+            ("identifier", identifier),
+            ("secret", secret),
+            ("action", action),
+            ("responsetype", "json"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (
+        status,
+        retry_after,
+        response.text().await.unwrap_or_default(),
+    )
+}

@@ -1,0 +1,114 @@
+//! The limits around a decision: failed-authentication throttling per
+//! client address, and each credential's rate limit (its own, else the
+//! configured default), counted in one [`RateLimiter`] (local, or shared
+//! through Redis).
+//!
+//! An ordinary call costs one limiter check (one Redis round trip when
+//! shared): its credential's rate. Failed authentications are counted in
+//! the limiter too, but whether an address is cooling down is answered
+//! from this instance's memory, filled when one of its own failures comes
+//! back over the limit, so that checking costs no round trip. With several
+//! instances, an address over the shared limit is stopped by each instance
+//! at its next failure there: at most one more guess per instance.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use keygate_core::rate::Period;
+use keygate_core::Rate;
+
+use crate::config::RateLimitConfig;
+use crate::ratelimit::{RateLimiter, Verdict};
+
+/// See the module documentation.
+pub struct Limits {
+    limiter: RateLimiter,
+    default: Option<Rate>,
+    failed_auth: Option<Rate>,
+    /// Addresses cooling down, and until when.
+    cooling: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+/// Beyond this many addresses cooling down, finished cool-downs are dropped.
+const COOLING_PRUNE_AT: usize = 10_000;
+
+impl Limits {
+    /// The limits `config` asks for; fails only on an unusable Redis URL
+    /// (a Redis that is down is not an error: see [`RateLimiter::redis`]).
+    pub fn new(config: &RateLimitConfig) -> anyhow::Result<Self> {
+        let limiter = match &config.redis_url {
+            Some(url) => RateLimiter::redis(url.expose(), config.redis_prefix.as_str())
+                .context("invalid [rate_limit] redis_url")?,
+            None => RateLimiter::local(),
+        };
+        let failed_auth = match config.failed_auth_per_minute {
+            0 => None,
+            n => Some(Rate::new(n, Period::Minute).context("invalid failed_auth_per_minute")?),
+        };
+        Ok(Self {
+            limiter,
+            default: config.default,
+            failed_auth,
+            cooling: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Seconds until `ip` may try again, when it failed to authenticate too
+    /// often: checked before deciding, so a cooling-down address cannot go
+    /// on guessing.
+    pub fn throttled(&self, ip: Option<IpAddr>) -> Option<u64> {
+        let ip = ip.filter(|_| self.failed_auth.is_some())?;
+        let cooling = self.cooling.lock().unwrap_or_else(|e| e.into_inner());
+        let left = cooling.get(&ip)?.checked_duration_since(Instant::now())?;
+        Some(crate::ratelimit::retry_after_secs(left))
+    }
+
+    /// Counts a failed authentication from `ip`; one over the limit starts
+    /// the address's cool-down, and its seconds are returned.
+    pub async fn failed(&self, ip: Option<IpAddr>) -> Option<u64> {
+        let (Some(rate), Some(ip)) = (self.failed_auth, ip) else {
+            return None;
+        };
+        match self.limiter.hit(&failure_key(ip), rate).await {
+            Verdict::Allowed => None,
+            Verdict::Limited { retry_after } => {
+                self.cool_down(ip, retry_after);
+                Some(crate::ratelimit::retry_after_secs(retry_after))
+            }
+        }
+    }
+
+    fn cool_down(&self, ip: IpAddr, length: Duration) {
+        let now = Instant::now();
+        let mut cooling = self.cooling.lock().unwrap_or_else(|e| e.into_inner());
+        if cooling.len() >= COOLING_PRUNE_AT {
+            cooling.retain(|_, until| *until > now);
+        }
+        cooling.insert(ip, now + length);
+    }
+
+    /// Counts one call of `identifier` against its rate (`own`, else the
+    /// default); seconds to wait when it is over.
+    pub async fn over_rate(&self, identifier: &str, own: Option<Rate>) -> Option<u64> {
+        let rate = own.or(self.default)?;
+        // The rate is part of the key: a changed limit starts a fresh
+        // budget instead of inheriting a schedule computed for another.
+        let key = format!("cred:{identifier}:{rate}");
+        match self.limiter.hit(&key, rate).await {
+            Verdict::Allowed => None,
+            limited => limited.retry_after_secs(),
+        }
+    }
+
+    /// Whether shared limits are being answered locally (Redis is down).
+    pub fn degraded(&self) -> bool {
+        self.limiter.degraded()
+    }
+}
+
+fn failure_key(ip: IpAddr) -> String {
+    format!("fail:{ip}")
+}
