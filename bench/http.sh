@@ -43,7 +43,8 @@ if [ -n "${BASELINE:-}" ]; then
     git worktree add --quiet --detach "$tree" "$BASELINE"
     cleanup+=('git worktree remove --force "$tree"')
     cargo build --release --quiet --manifest-path "$tree/Cargo.toml" -p keygate --bin keygate \
-        --target-dir target/baseline
+        --example bench_seed --target-dir target/baseline
     export KEYGATE_BASELINE_BIN=target/baseline/release/keygate BASELINE
+    export KEYGATE_BASELINE_SEED=target/baseline/release/examples/bench_seed
 fi
 python3 bench/load.py "$@"

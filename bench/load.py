@@ -109,10 +109,10 @@ def wait_http(url, data=None):
     sys.exit(f"server at {url} did not start")
 
 
-def seed(workdir):
-    db = f"sqlite://{workdir}/bench.db"
+def seed(workdir, seeder="target/release/examples/bench_seed", name="bench"):
+    db = f"sqlite://{workdir}/{name}.db"
     out = subprocess.run(
-        ["target/release/examples/bench_seed", db, str(CREDENTIALS)],
+        [seeder, db, str(CREDENTIALS)],
         check=True, capture_output=True, text=True,
     ).stdout.split()
     return db, out[0], out[1]
@@ -136,7 +136,7 @@ def start_keygate(db, binary="target/release/keygate", port_name="keygate", extr
                             stdout=subprocess.DEVNULL, stderr=stderr)
 
 
-def targets(identifier, secret):
+def targets(identifier, secret, baseline_credential=None):
     form = f"identifier={identifier}&secret={secret}&action=GetClients&responsetype=json"
     upstream_form = "identifier=master&secret=master-secret&action=GetClients&responsetype=json"
     auth = json.dumps({"identifier": identifier, "secret": secret, "action": "GetClients"})
@@ -152,6 +152,11 @@ def targets(identifier, secret):
         ("upstream direct", "POST", f"{upstream}/includes/api.php", upstream_form, urlenc),
     ]
     if BASELINE_BIN:
+        # The baseline has its own database, seeded by its own seeder: an
+        # older binary cannot open a schema migrated further.
+        b_id, b_secret = baseline_credential
+        form = f"identifier={b_id}&secret={b_secret}&action=GetClients&responsetype=json"
+        auth = json.dumps({"identifier": b_id, "secret": b_secret, "action": "GetClients"})
         baseline = f"http://127.0.0.1:{PORTS['baseline']}"
         cases += [
             ("baseline /v1/authorize", "POST", f"{baseline}/v1/authorize", auth, "application/json"),
@@ -219,6 +224,10 @@ def main():
     os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
     print(f"seeding {CREDENTIALS} credentials ...", flush=True)
     db, identifier, secret = seed(workdir)
+    baseline_credential = None
+    if BASELINE_BIN:
+        baseline_db, *baseline_credential = seed(
+            workdir, os.environ["KEYGATE_BASELINE_SEED"], "baseline")
     limited_log_path = os.path.join(workdir, "keygate-redis.log")
     limited_log = open(limited_log_path, "w")
     procs = [
@@ -228,11 +237,11 @@ def main():
         start_keygate(db, port_name="keygate_redis", extra_env=REDIS_LIMIT, stderr=limited_log),
     ]
     if BASELINE_BIN:
-        procs.append(start_keygate(db, BASELINE_BIN, "baseline"))
+        procs.append(start_keygate(baseline_db, BASELINE_BIN, "baseline"))
     try:
         for port in PORTS.values():
             wait_http(f"http://127.0.0.1:{port}/healthz")
-        cases = targets(identifier, secret)
+        cases = targets(identifier, secret, baseline_credential)
         script_calls = redis_script_calls()
         throughput = {name: [] for name, *_ in cases}
         for rep in range(REPS):

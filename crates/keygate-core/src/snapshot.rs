@@ -296,12 +296,19 @@ pub struct Snapshot {
     unmatchable: SecretHashes,
 }
 
+/// Allowlist networks kept inside an [`Extra`].
+const INLINE_NETS: usize = 2;
+
 /// What few credentials carry beyond the common case, kept out of the slot
 /// so the slot stays two cache lines.
 #[derive(Debug)]
 struct Extra {
     enabled: bool,
-    allow_ips: Box<[IpNet]>,
+    /// The first networks of the allowlist, in place: most lists are short,
+    /// and a separate allocation would be one more cache miss per call.
+    allow_first: [Option<IpNet>; INLINE_NETS],
+    /// The rest of a longer allowlist.
+    allow_more: Box<[IpNet]>,
     rate_limit: Option<Rate>,
     /// A rotation's previous secret and the unix second it stops.
     old_secret: Option<(SecretHashes, i64)>,
@@ -315,18 +322,34 @@ impl Extra {
             && lifecycle.allow_ips.is_empty()
             && lifecycle.rate_limit.is_none()
             && credential.old_secret.is_none();
-        (!plain).then(|| Extra {
-            enabled: lifecycle.enabled,
-            allow_ips: lifecycle.allow_ips.clone().into_boxed_slice(),
-            rate_limit: lifecycle.rate_limit,
-            old_secret: credential.old_secret.clone(),
+        (!plain).then(|| {
+            let nets = &lifecycle.allow_ips;
+            let mut allow_first = [None; INLINE_NETS];
+            for (slot, net) in allow_first.iter_mut().zip(nets) {
+                *slot = Some(*net);
+            }
+            Extra {
+                enabled: lifecycle.enabled,
+                allow_first,
+                allow_more: nets.iter().skip(INLINE_NETS).copied().collect(),
+                rate_limit: lifecycle.rate_limit,
+                old_secret: credential.old_secret.clone(),
+            }
         })
     }
 
     /// Whether `ip` may call: any address without an allowlist.
     fn admits(&self, ip: Option<IpAddr>) -> bool {
-        self.allow_ips.is_empty()
-            || ip.is_some_and(|ip| self.allow_ips.iter().any(|n| n.contains(ip)))
+        let mut nets = self
+            .allow_first
+            .iter()
+            .flatten()
+            .chain(self.allow_more.iter());
+        match (self.allow_first[0], ip) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(_), Some(ip)) => nets.any(|net| net.contains(ip)),
+        }
     }
 }
 
@@ -506,6 +529,10 @@ impl Snapshot {
         let found = self.credentials.get_from(home, call.identifier);
         if let (Some(slot), Some(id)) = (found, action) {
             self.role_sets.prefetch(slot.role_set, id);
+        }
+        // Likewise the lifecycle extra, for the few credentials with one.
+        if let Some(extra) = found.and_then(|slot| self.extra(slot.extra)) {
+            prefetch(extra);
         }
         let hashes = found.map_or(&self.unmatchable, |slot| &slot.hashes);
         let secret_ok = digest.matches(hashes);

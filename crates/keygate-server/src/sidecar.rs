@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use keygate_core::{Call, Decision};
 
 use crate::calls::CallLog;
+use crate::limits::counted_rate;
 use crate::metrics::{Endpoint, Outcome};
-use crate::whmcs::counted_rate;
 use crate::AppState;
 
 #[derive(Deserialize)]

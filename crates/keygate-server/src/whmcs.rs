@@ -12,6 +12,7 @@ use keygate_core::{Call, CanonicalParams, Decision};
 
 use crate::calls::CallLog;
 use crate::client_ip::client_ip;
+use crate::limits::counted_rate;
 use crate::metrics::{Endpoint, Outcome};
 use crate::params::{self, ParamsError};
 use crate::response::{self, Format};
@@ -105,21 +106,6 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         },
     };
     log.finish(&state, Outcome::Allowed, &identifier, response)
-}
-
-/// For a call that counts against its credential's rate (authenticated
-/// and from an allowed address), the credential's own rate, if any.
-pub(crate) fn counted_rate(decision: &Decision<'_>) -> Option<Option<keygate_core::Rate>> {
-    match decision {
-        Decision::Allowed(grant) => Some(grant.credential.rate_limit()),
-        Decision::ActionMissing(credential) | Decision::ActionNotAllowed { credential, .. } => {
-            Some(credential.rate_limit())
-        }
-        Decision::AuthenticationFailed { .. }
-        | Decision::Disabled { .. }
-        | Decision::Expired { .. }
-        | Decision::IpNotAllowed { .. } => None,
-    }
 }
 
 /// The answer to every decision but "allowed" (DESIGN.md's gateway table).

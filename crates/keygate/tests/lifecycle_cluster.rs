@@ -179,7 +179,7 @@ impl Cluster {
     async fn start(url: &str, prefix: &RedisPrefix) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let add = ["admin", "add", "alice", "--password-stdin"];
-        let out = common::run_cli(dir.path(), url, &add, Some("password1\n"));
+        let out = common::run_cli_async(dir.path(), url, &add, Some("password1\n")).await;
         assert_eq!(out.code, 0, "{}", out.stderr);
         ok(
             dir.path(),
@@ -257,7 +257,7 @@ impl Cluster {
         }
     }
 
-    /// Fails with both instances' logs.
+    /// Both instances' logs, for failure messages.
     fn logs(&self) -> String {
         format!(
             "A's logs:\n{}\nB's logs:\n{}",
@@ -268,7 +268,7 @@ impl Cluster {
 }
 
 async fn ok(dir: &Path, url: &str, args: &[&str]) -> String {
-    let out = common::run_cli_async(dir, url, args).await;
+    let out = common::run_cli_async(dir, url, args, None).await;
     assert_eq!(out.code, 0, "keygate {args:?}: {}", out.stderr);
     out.stdout
 }

@@ -2,7 +2,7 @@
 //! of bounded size.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -17,7 +17,32 @@ const SHARDS: usize = 16;
 /// How many keys the limiter keeps at most (over all shards).
 const DEFAULT_CAPACITY: usize = 100_000;
 
-type Shard = HashMap<Box<str>, u64>;
+/// Keys are stored as their 64-bit keyed SipHash: one hash per call, no
+/// key allocation. Two keys collide (and share a budget) with probability
+/// 2^-64, and the hash key is random per process, so nobody can aim at a
+/// collision.
+type Shard = HashMap<u64, u64, BuildHasherDefault<Prehashed>>;
+
+/// The map's hasher for keys that already are hashes.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in, to stay correct.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 /// GCRA state in memory: key → TAT (nanoseconds since `epoch`).
 pub(super) struct LocalLimiter {
@@ -36,7 +61,7 @@ impl LocalLimiter {
     /// A limiter keeping at most about `capacity` keys.
     pub(super) fn with_capacity(capacity: usize) -> LocalLimiter {
         LocalLimiter {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: RandomState::new(),
             shard_capacity: (capacity / SHARDS).max(1),
             epoch: Instant::now(),
@@ -50,10 +75,11 @@ impl LocalLimiter {
     }
 
     /// One decision for `key` at `now` (nanoseconds since `epoch`). No
-    /// allocation unless the key is new and the call is counted.
+    /// allocation unless a shard grows.
     pub(super) fn check_at(&self, key: &str, rate: Rate, consume: bool, now: u64) -> Verdict {
-        let mut shard = self.shard(key);
-        if let Some(tat) = shard.get_mut(key) {
+        let hash = self.hasher.hash_one(key);
+        let mut shard = self.shard(hash);
+        if let Some(tat) = shard.get_mut(&hash) {
             let outcome = gcra(Some(*tat), now, rate, consume);
             *tat = outcome.new_tat;
             return Verdict::from_outcome(outcome);
@@ -62,13 +88,14 @@ impl LocalLimiter {
         // A TAT that is not in the future is the same as no state.
         if outcome.new_tat > now {
             make_room(&mut shard, self.shard_capacity, now);
-            shard.insert(key.into(), outcome.new_tat);
+            shard.insert(hash, outcome.new_tat);
         }
         Verdict::from_outcome(outcome)
     }
 
-    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
-        let index = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard> {
+        // The top bits: the map itself uses the low ones.
+        let index = (hash >> 60) as usize % SHARDS;
         // A panic while holding the lock cannot leave a TAT half-written.
         self.shards[index]
             .lock()
@@ -202,17 +229,15 @@ mod tests {
 
     #[test]
     fn make_room_drops_expired_keys_then_the_soonest_expiring() {
-        let mut shard: Shard = (0..8u64).map(|i| (format!("k{i}").into(), i)).collect();
+        let mut shard: Shard = (0..8u64).map(|i| (i, i)).collect();
         make_room(&mut shard, 8, 3);
         // Keys with TAT 0..=3 are past; 4 remain, under the 6 target.
         assert_eq!(shard.len(), 4);
-        let mut shard: Shard = (0..8u64)
-            .map(|i| (format!("k{i}").into(), 100 + i))
-            .collect();
+        let mut shard: Shard = (0..8u64).map(|i| (i, 100 + i)).collect();
         make_room(&mut shard, 8, 3);
         assert_eq!(shard.len(), 6);
-        assert!(!shard.contains_key("k0") && !shard.contains_key("k1"));
-        let mut shard: Shard = (0..3u64).map(|i| (format!("k{i}").into(), 100)).collect();
+        assert!(!shard.contains_key(&0) && !shard.contains_key(&1));
+        let mut shard: Shard = (0..3u64).map(|i| (i, 100)).collect();
         make_room(&mut shard, 8, 3);
         assert_eq!(shard.len(), 3, "not full: untouched");
     }

@@ -254,12 +254,13 @@ where
 
 /// [`run_cli`] off the async runtime (servers and pollers keep running
 /// meanwhile).
-pub async fn run_cli_async(cwd: &Path, db_url: &str, args: &[&str]) -> Output {
+pub async fn run_cli_async(cwd: &Path, db_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
     let (cwd, db_url) = (cwd.to_path_buf(), db_url.to_string());
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let stdin = stdin.map(str::to_string);
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_cli(&cwd, &db_url, &args, None)
+        run_cli(&cwd, &db_url, &args, stdin.as_deref())
     })
     .await
     .unwrap()
