@@ -371,6 +371,32 @@ async fn confirm_delete(
     Authed(session): Authed,
     RawQuery(query): RawQuery,
 ) -> UiResult {
+    let confirm = ConfirmOn {
+        verb: "Delete",
+        consequence: "Clients using it are refused at once. This cannot be undone.",
+        action: "/admin/api-credentials/credentials/delete",
+    };
+    confirm_on_credential(&state, &session, query, confirm).await
+}
+
+/// What a confirmation for one credential asks.
+struct ConfirmOn {
+    /// The button's text, and the verb of the title and question.
+    verb: &'static str,
+    /// What follows, said after the question.
+    consequence: &'static str,
+    /// Where the confirmed form posts.
+    action: &'static str,
+}
+
+/// "VERB the API credential ID (description)? CONSEQUENCE", for the
+/// credential named by the query's `identifier`.
+async fn confirm_on_credential(
+    state: &AppState,
+    session: &Session,
+    query: Option<String>,
+    confirm: ConfirmOn,
+) -> UiResult {
     let query = FormData::parse(query.unwrap_or_default().as_bytes());
     let credential = state.manager.credential(query.get("identifier")).await?;
     let described = if credential.description.is_empty() {
@@ -378,18 +404,18 @@ async fn confirm_delete(
     } else {
         format!(" ({})", credential.description)
     };
-    let confirm = Confirm {
-        title: "Delete API Credential".into(),
+    let dialog = Confirm {
+        title: format!("{} API Credential", confirm.verb),
         message: format!(
-            "Delete the API credential {}{described}? Clients using it are refused at once. This cannot be undone.",
-            credential.identifier
+            "{} the API credential {}{described}? {}",
+            confirm.verb, credential.identifier, confirm.consequence
         ),
-        action: "/admin/api-credentials/credentials/delete".into(),
+        action: confirm.action.into(),
         fields: vec![("identifier".into(), credential.identifier)],
-        button: "Delete",
+        button: confirm.verb,
         cancel: CREDENTIALS_URL.into(),
     };
-    show(&state, &session, Dialog::Confirm(confirm), StatusCode::OK).await
+    show(state, session, Dialog::Confirm(dialog), StatusCode::OK).await
 }
 
 async fn delete(State(state): State<AppState>, posted: Posted) -> UiResult {
@@ -492,25 +518,12 @@ async fn confirm_disable(
     Authed(session): Authed,
     RawQuery(query): RawQuery,
 ) -> UiResult {
-    let query = FormData::parse(query.unwrap_or_default().as_bytes());
-    let credential = state.manager.credential(query.get("identifier")).await?;
-    let described = if credential.description.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", credential.description)
+    let confirm = ConfirmOn {
+        verb: "Disable",
+        consequence: "Clients using it are refused at once, until it is enabled again.",
+        action: "/admin/api-credentials/credentials/disable",
     };
-    let confirm = Confirm {
-        title: "Disable API Credential".into(),
-        message: format!(
-            "Disable the API credential {}{described}? Clients using it are refused at once, until it is enabled again.",
-            credential.identifier
-        ),
-        action: "/admin/api-credentials/credentials/disable".into(),
-        fields: vec![("identifier".into(), credential.identifier)],
-        button: "Disable",
-        cancel: CREDENTIALS_URL.into(),
-    };
-    show(&state, &session, Dialog::Confirm(confirm), StatusCode::OK).await
+    confirm_on_credential(&state, &session, query, confirm).await
 }
 
 async fn set_enabled(state: AppState, posted: Posted, enabled: bool) -> UiResult {
