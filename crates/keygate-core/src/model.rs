@@ -26,6 +26,11 @@ id_type!(
     /// Database id of a credential.
     CredentialId
 );
+id_type!(
+    /// A WHMCS client id (`tblclients.id`): the customer whose data a
+    /// client-scoped credential is bound to.
+    ClientId
+);
 
 /// An admin: owns credentials and may log in to the web UI.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -104,6 +109,9 @@ pub struct Lifecycle {
     /// Calls allowed per period; `None`: the configured default.
     #[serde(serialize_with = "as_string")]
     pub rate_limit: Option<Rate>,
+    /// WHMCS clients whose data the credential is bound to (DESIGN.md
+    /// "Client scope"); empty: not scoped, any client's data.
+    pub client_ids: Vec<ClientId>,
 }
 
 impl Default for Lifecycle {
@@ -114,6 +122,7 @@ impl Default for Lifecycle {
             expires_at: None,
             allow_ips: Vec::new(),
             rate_limit: None,
+            client_ids: Vec::new(),
         }
     }
 }
@@ -122,6 +131,11 @@ impl Lifecycle {
     /// Whether the credential is past its expiry at `now` (unix seconds).
     pub fn expired_at(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// Whether the credential is bound to a client scope.
+    pub fn is_client_scoped(&self) -> bool {
+        !self.client_ids.is_empty()
     }
 }
 

@@ -62,6 +62,7 @@ impl LifecycleColumns {
             expires_at: self.expires_at,
             allow_ips,
             rate_limit,
+            client_ids: Vec::new(),
         })
     }
 }

@@ -397,6 +397,7 @@ impl Manager {
             expires_at: check_expiry(lifecycle.expires_at)?,
             allow_ips: check_allow_ips(lifecycle.allow_ips)?,
             rate_limit: lifecycle.rate_limit,
+            client_ids: lifecycle.client_ids,
         };
         let secret = PlainSecret::generate();
         let new = NewCredential {

@@ -124,6 +124,7 @@ async fn generate_stores_the_lifecycle_everywhere_it_is_read(db: TestDb) {
         expires_at: Some(expires),
         allow_ips: vec![net("10.1.2.3/8"), net("2001:db8::1/32"), net("10.0.0.0/8")],
         rate_limit: Some(rate("600/m")),
+        client_ids: Vec::new(),
     };
     let (c, secret) = m
         .generate_credential("alice", "app", &["R".into()], lifecycle)
@@ -134,6 +135,7 @@ async fn generate_stores_the_lifecycle_everywhere_it_is_read(db: TestDb) {
         expires_at: Some(expires),
         allow_ips: vec![net("10.0.0.0/8"), net("2001:db8::/32")],
         rate_limit: Some(rate("600/m")),
+        client_ids: Vec::new(),
     };
     assert_eq!(c.lifecycle, expected, "deduplicated, canonical");
     assert_eq!(

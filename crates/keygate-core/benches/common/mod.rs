@@ -250,6 +250,7 @@ pub fn with_lifecycle(source: &SnapshotSource, rate: Option<Rate>) -> SnapshotSo
             expires_at: Some(FAR_EXPIRY),
             allow_ips: nets.to_vec(),
             rate_limit: rate,
+            client_ids: Vec::new(),
         };
     }
     source

@@ -170,6 +170,7 @@ async fn generate(State(state): State<AppState>, posted: Posted) -> UiResult {
             expires_at: input.expires_at.flatten(),
             allow_ips: input.allow_ips.unwrap_or_default(),
             rate_limit: input.rate_limit.flatten(),
+            ..Lifecycle::default()
         };
         let (admin, description) = (posted.form.get("admin"), posted.form.get("description"));
         let manager = &state.manager;
