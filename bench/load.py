@@ -34,7 +34,9 @@ PORTS = {"upstream": 18081, "nginx": 18082, "keygate": 18083, "keygate_redis": 1
 BASELINE_BIN = os.environ.get("KEYGATE_BASELINE_BIN")
 if BASELINE_BIN:
     PORTS["baseline"] = 18084
-UPSTREAM_BODY = '{"result":"success","totalresults":0}'
+# `userid` answers the client-scope runs' ownership lookup (GetInvoice
+# invoiceid -> userid) with client 1, the scoped credential's client.
+UPSTREAM_BODY = '{"result":"success","totalresults":0,"userid":1}'
 # The second keygate (same binary, same database) counts every call in Redis
 # against a default rate no run reaches, so it measures what the shared rate
 # limit costs per call; its keys live under a prefix of this run's own.
@@ -115,7 +117,9 @@ def seed(workdir, seeder="target/release/examples/bench_seed", name="bench"):
         [seeder, db, str(CREDENTIALS)],
         check=True, capture_output=True, text=True,
     ).stdout.split()
-    return db, out[0], out[1]
+    # Seeders since the client scope print two more credentials (unscoped,
+    # scoped to client 1) for the scope runs; older ones only the first.
+    return db, out[0], out[1], out[2:6]
 
 
 def start_keygate(db, binary="target/release/keygate", port_name="keygate", extra_env=None,
@@ -134,6 +138,22 @@ def start_keygate(db, binary="target/release/keygate", port_name="keygate", extr
     env.update(extra_env or {})
     return subprocess.Popen(pinned(0, [binary, "serve"]), env=env,
                             stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def scope_targets(scope_credentials):
+    """GetInvoices (client_param) and GetInvoice (object, warm cache) by an
+    unscoped and a scoped credential of the same roles: the scope's cost."""
+    plain_id, plain_secret, scoped_id, scoped_secret = scope_credentials
+    keygate = f"http://127.0.0.1:{PORTS['keygate']}/includes/api.php"
+    urlenc = "application/x-www-form-urlencoded"
+    cases = []
+    for action, extra, kind in (("GetInvoices", "", "client_param"),
+                                ("GetInvoice", "&invoiceid=5", "object")):
+        for label, ident, sec in (("unscoped", plain_id, plain_secret),
+                                  ("scoped", scoped_id, scoped_secret)):
+            form = f"identifier={ident}&secret={sec}&action={action}&responsetype=json{extra}"
+            cases.append((f"keygate {kind} {label}", "POST", keygate, form, urlenc))
+    return cases
 
 
 def targets(identifier, secret, baseline_credential=None):
@@ -223,11 +243,12 @@ def main():
     workdir = tempfile.mkdtemp(prefix="keygate-bench-")
     os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
     print(f"seeding {CREDENTIALS} credentials ...", flush=True)
-    db, identifier, secret = seed(workdir)
+    db, identifier, secret, scope_credentials = seed(workdir)
     baseline_credential = None
     if BASELINE_BIN:
-        baseline_db, *baseline_credential = seed(
+        baseline_db, b_id, b_secret, _ = seed(
             workdir, os.environ["KEYGATE_BASELINE_SEED"], "baseline")
+        baseline_credential = (b_id, b_secret)
     limited_log_path = os.path.join(workdir, "keygate-redis.log")
     limited_log = open(limited_log_path, "w")
     procs = [
@@ -241,7 +262,7 @@ def main():
     try:
         for port in PORTS.values():
             wait_http(f"http://127.0.0.1:{port}/healthz")
-        cases = targets(identifier, secret, baseline_credential)
+        cases = targets(identifier, secret, baseline_credential) + scope_targets(scope_credentials)
         script_calls = redis_script_calls()
         throughput = {name: [] for name, *_ in cases}
         for rep in range(REPS):
@@ -260,6 +281,9 @@ def main():
             "keygate gateway (redis limit) -> upstream": rps["keygate gateway -> upstream"] / 2,
             "upstream direct": rps["keygate gateway -> upstream"] / 2,
         }
+        for kind in ("client_param", "object"):
+            rates[f"keygate {kind} unscoped"] = rps[f"keygate {kind} unscoped"] / 2
+            rates[f"keygate {kind} scoped"] = rps[f"keygate {kind} unscoped"] / 2
         if BASELINE_BIN:
             rates["baseline /v1/authorize"] = rates["keygate /v1/authorize"]
             rates["baseline gateway -> upstream"] = rates["keygate gateway -> upstream"]
@@ -310,6 +334,12 @@ def report(cases, rps, rates, latency):
     limit_p99 = p99[limited] - p99["keygate gateway -> upstream"]
     print(f"keygate gateway with Redis rate limit vs plain gateway (req/s): {limit_ratio:.3f}x "
           f"(p99 at half load {limit_p99:+.3f} ms)")
+    targets_pct = {"client_param": 5, "object": 10}
+    for kind, target in targets_pct.items():
+        ratio = rps[f"keygate {kind} scoped"] / rps[f"keygate {kind} unscoped"]
+        p99_added = p99[f"keygate {kind} scoped"] - p99[f"keygate {kind} unscoped"]
+        print(f"client-scoped {kind} call vs the same call unscoped (req/s): {ratio:.3f}x "
+              f"(target >= {1 - target / 100:.2f}x; p99 at half load {p99_added:+.3f} ms)")
     if BASELINE_BIN:
         for kind in ("gateway -> upstream", "/v1/authorize"):
             ratio = rps[f"keygate {kind}"] / rps[f"baseline {kind}"]

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::scope::{ScopeRule, ScopeRules};
+
 /// The WHMCS action catalog, compiled into the binary.
 const BUILTIN_TSV: &str = include_str!("../data/whmcs-api-actions.tsv");
 
@@ -43,6 +45,11 @@ pub struct CustomAction {
     pub category: String,
     /// The action's name, as clients send it.
     pub action: String,
+    /// Its rule for client-scoped credentials (`deny`, `public`,
+    /// `client_param:NAME`, `object:NAME:LOOKUPACTION:OWNERFIELD`); none:
+    /// denied to them.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// Why a custom action was refused.
@@ -64,6 +71,14 @@ pub enum CatalogError {
     /// The name is already an action or an alias of the catalog.
     #[error("custom action {0:?} is already in the catalog")]
     Duplicate(String),
+    /// The `scope` is not a rule.
+    #[error("custom action {action:?} has an invalid scope: {error}")]
+    InvalidScope {
+        /// The action declared.
+        action: String,
+        /// Why the rule was refused.
+        error: crate::scope::RuleError,
+    },
 }
 
 /// All actions roles can allow, with case-insensitive lookup and aliases.
@@ -74,6 +89,8 @@ pub struct Catalog {
     /// Lowercase action names and aliases to the canonical action.
     lookup: HashMap<Box<str>, ActionId>,
     aliases: Vec<(String, ActionId)>,
+    /// Client-scope rules by action and alias name.
+    scope_rules: ScopeRules,
 }
 
 impl Catalog {
@@ -84,6 +101,7 @@ impl Catalog {
             categories: Vec::new(),
             lookup: HashMap::new(),
             aliases: Vec::new(),
+            scope_rules: ScopeRules::builtin(),
         };
         let rows: Vec<Vec<&str>> = BUILTIN_TSV
             .lines()
@@ -128,6 +146,14 @@ impl Catalog {
             if catalog.resolve(action).is_some() {
                 return Err(CatalogError::Duplicate(c.action.clone()));
             }
+            if let Some(scope) = &c.scope {
+                let rule =
+                    ScopeRule::from_config(scope).map_err(|error| CatalogError::InvalidScope {
+                        action: c.action.clone(),
+                        error,
+                    })?;
+                catalog.scope_rules.insert(action, rule);
+            }
             catalog.push(category, action, true);
         }
         Ok(catalog)
@@ -167,6 +193,12 @@ impl Catalog {
         }
         let lower = std::str::from_utf8(&buf[..bytes.len()]).ok()?;
         self.lookup.get(lower).copied()
+    }
+
+    /// The client-scope rule of the action named `action` as requested
+    /// (an alias has its own); `None` denies it to scoped credentials.
+    pub fn scope_rule(&self, action: &str) -> Option<&ScopeRule> {
+        self.scope_rules.get(action)
     }
 
     /// The action behind an id of this catalog.
@@ -280,10 +312,12 @@ mod tests {
             CustomAction {
                 category: "Custom".into(),
                 action: "GetInvoicesDetails".into(),
+                scope: None,
             },
             CustomAction {
                 category: "billing".into(),
                 action: "MyBilling".into(),
+                scope: None,
             },
         ];
         let catalog = Catalog::with_custom(&custom).unwrap();
@@ -323,6 +357,7 @@ mod tests {
             let custom = [CustomAction {
                 category: category.into(),
                 action: action.into(),
+                scope: None,
             }];
             assert_eq!(Catalog::with_custom(&custom).unwrap_err(), expected);
         }

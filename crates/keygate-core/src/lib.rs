@@ -10,13 +10,14 @@ pub mod net;
 pub mod params;
 pub mod password;
 pub mod rate;
+pub mod scope;
 pub mod secret;
 pub mod snapshot;
 pub mod validate;
 
 pub use action_set::ActionSet;
 pub use catalog::{ActionDef, ActionId, Catalog, CatalogError, CustomAction};
-pub use model::{AdminId, CredentialId, RoleId};
+pub use model::{AdminId, ClientId, CredentialId, RoleId};
 pub use params::{CanonicalParams, ParamError, Special};
 pub use rate::Rate;
 pub use secret::{ConfigSecret, PlainSecret, SecretHashes};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::action_set::ActionSet;
 use crate::catalog::{ActionDef, ActionId, Catalog};
-use crate::model::{AdminId, Lifecycle, RoleId};
+use crate::model::{AdminId, ClientId, Lifecycle, RoleId};
 use crate::net::IpNet;
 use crate::params::{CanonicalParams, Special};
 use crate::rate::Rate;
@@ -269,6 +269,21 @@ impl<'a> Authenticated<'a> {
         self.snapshot.extra(self.extra).and_then(|e| e.rate_limit)
     }
 
+    /// The WHMCS clients the credential is bound to, sorted; empty: not
+    /// client-scoped.
+    pub fn client_ids(&self) -> &'a [ClientId] {
+        match self.snapshot.extra(self.extra) {
+            Some(extra) => &extra.client_ids,
+            None => &[],
+        }
+    }
+
+    /// The catalog this credential was decided against (for the action's
+    /// client-scope rule).
+    pub fn catalog(&self) -> &'a Catalog {
+        &self.snapshot.catalog
+    }
+
     /// The catalog action `action` names, if one of the roles allows it.
     pub fn allows(&self, action: &str) -> Option<&'a ActionDef> {
         self.allows_id(self.snapshot.catalog.resolve(action)?)
@@ -312,6 +327,8 @@ struct Extra {
     rate_limit: Option<Rate>,
     /// A rotation's previous secret and the unix second it stops.
     old_secret: Option<(SecretHashes, i64)>,
+    /// The client scope, sorted; empty: not scoped.
+    client_ids: Box<[ClientId]>,
 }
 
 impl Extra {
@@ -321,6 +338,7 @@ impl Extra {
         let plain = lifecycle.enabled
             && lifecycle.allow_ips.is_empty()
             && lifecycle.rate_limit.is_none()
+            && lifecycle.client_ids.is_empty()
             && credential.old_secret.is_none();
         (!plain).then(|| {
             let nets = &lifecycle.allow_ips;
@@ -334,6 +352,12 @@ impl Extra {
                 allow_more: nets.iter().skip(INLINE_NETS).copied().collect(),
                 rate_limit: lifecycle.rate_limit,
                 old_secret: credential.old_secret.clone(),
+                client_ids: {
+                    let mut ids = lifecycle.client_ids.clone();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    ids.into()
+                },
             }
         })
     }

@@ -42,6 +42,28 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Per-credential rate limits and failed-authentication throttling.
     pub rate_limit: RateLimitConfig,
+    /// How client-scope ownership lookups are cached.
+    pub client_scope: ClientScopeConfig,
+}
+
+/// `[client_scope]`: how ownership lookups are cached.
+#[derive(Clone, Debug)]
+pub struct ClientScopeConfig {
+    /// How long an object's owner is believed (default 60 s; 0: ask every
+    /// time).
+    pub lookup_ttl: Duration,
+    /// Most owners kept at once (default 100,000).
+    pub lookup_capacity: usize,
+}
+
+impl Default for ClientScopeConfig {
+    /// 60 seconds, 100,000 objects.
+    fn default() -> Self {
+        Self {
+            lookup_ttl: Duration::from_secs(60),
+            lookup_capacity: 100_000,
+        }
+    }
 }
 
 /// `[rate_limit]`: limits every instance enforces from its snapshot.
@@ -84,6 +106,7 @@ impl ServerConfig {
             secure_cookies: false,
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitConfig::default(),
+            client_scope: ClientScopeConfig::default(),
         }
     }
 }

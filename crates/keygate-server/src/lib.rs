@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod params;
 pub mod ratelimit;
 mod response;
+pub mod scope;
 mod sidecar;
 pub mod ui;
 mod upstream;
@@ -66,6 +67,8 @@ pub struct AppShared {
     pub ui: Arc<ui::UiState>,
     /// Rate limits and failed-authentication throttling.
     pub limits: limits::Limits,
+    /// Owners of objects client-scoped calls named, briefly cached.
+    pub owners: scope::OwnerCache,
 }
 
 /// A ready server: its router plus the background tasks that keep the
@@ -114,6 +117,7 @@ impl App {
         ];
         let metrics = Arc::new(Metrics::new(manager.catalog()));
         let limits = limits::Limits::new(&config.rate_limit)?;
+        let owners = scope::OwnerCache::new(config.client_scope.clone());
         let state = AppState(Arc::new(AppShared {
             live,
             manager,
@@ -123,6 +127,7 @@ impl App {
             config: Arc::new(config),
             ui: Arc::new(ui::UiState::default()),
             limits,
+            owners,
         }));
         Ok(Self {
             state,

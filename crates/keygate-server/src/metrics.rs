@@ -38,6 +38,12 @@ pub enum Outcome {
     RateLimited,
     /// Too many failed authentications from the client's address.
     Throttled,
+    /// Client-scoped credential: the action or a parameter is outside the
+    /// scope.
+    OutsideScope,
+    /// Client-scoped credential: the upstream's answer held another
+    /// client's record and was withheld.
+    ResponseBlocked,
 }
 
 impl Endpoint {
@@ -55,7 +61,7 @@ impl Endpoint {
 
 impl Outcome {
     /// Every outcome; a variant's position is its counter index.
-    const ALL: [Outcome; 9] = [
+    const ALL: [Outcome; 11] = [
         Outcome::Allowed,
         Outcome::AuthenticationFailed,
         Outcome::ActionNotAllowed,
@@ -65,6 +71,8 @@ impl Outcome {
         Outcome::IpNotAllowed,
         Outcome::RateLimited,
         Outcome::Throttled,
+        Outcome::OutsideScope,
+        Outcome::ResponseBlocked,
     ];
 
     /// The `decision` label in metrics.
@@ -79,6 +87,8 @@ impl Outcome {
             Outcome::IpNotAllowed => "ip_not_allowed",
             Outcome::RateLimited => "rate_limited",
             Outcome::Throttled => "too_many_failed_attempts",
+            Outcome::OutsideScope => "client_scope",
+            Outcome::ResponseBlocked => "response_outside_client_scope",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! profile.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use axum::body::Bytes;
@@ -13,12 +14,14 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use keygate_core::{Call, Decision};
+use keygate_core::model::ClientId;
+use keygate_core::params::RawPair;
+use keygate_core::{Call, CanonicalParams, Decision};
 
 use crate::calls::CallLog;
 use crate::limits::counted_rate;
 use crate::metrics::{Endpoint, Outcome};
-use crate::AppState;
+use crate::{scope, AppState};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +35,9 @@ struct AuthorizeRequest<'a> {
     /// The address of the caller's own client, for the allowlist.
     #[serde(default)]
     ip: Option<IpAddr>,
+    /// The call's parameters, for a client-scoped credential's rules.
+    #[serde(default)]
+    params: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Serialize)]
@@ -41,6 +47,13 @@ struct Allowed<'a> {
     identifier: &'a str,
     admin: &'a str,
     roles: Vec<&'a str>,
+    /// A client-scoped credential's clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_ids: Option<&'a [ClientId]>,
+    /// Parameters the caller must set before forwarding (a scoped call's
+    /// client parameter, when it was absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    set_params: Option<BTreeMap<&'a str, String>>,
 }
 
 #[derive(Serialize)]
@@ -51,6 +64,8 @@ struct Denied<'a> {
     message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    param: Option<String>,
 }
 
 fn answer(status: StatusCode, body: &impl Serialize) -> Response {
@@ -68,6 +83,7 @@ fn denied(status: StatusCode, reason: &str, message: Option<String>) -> Response
             reason,
             message,
             retry_after: None,
+            param: None,
         },
     )
 }
@@ -97,7 +113,7 @@ pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
     }
     let rate = counted_rate(&decision);
     let failed = matches!(decision, Decision::AuthenticationFailed { .. });
-    let (outcome, identifier, response) = answer_for(decision);
+    let (answer, identifier) = answer_for(decision);
     drop(snapshot);
     if failed {
         if let Some(retry) = state.limits.failed(request.ip).await {
@@ -111,7 +127,113 @@ pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
             return log.finish(&state, Outcome::RateLimited, &identifier, response);
         }
     }
+    let (outcome, response) = match answer {
+        Answer::Ready(outcome, response) => (outcome, response),
+        Answer::Scoped(grant) => scoped_answer(&state, &request, grant).await,
+    };
     log.finish(&state, outcome, &identifier, response)
+}
+
+/// A client-scoped credential's allowed action, copied out of the
+/// snapshot: its parameter rules are checked next, which may await a
+/// lookup.
+struct ScopedGrant {
+    action: String,
+    identifier: String,
+    admin: String,
+    roles: Vec<String>,
+    clients: Vec<ClientId>,
+}
+
+/// What the decision answers, or a scoped grant still to be checked.
+enum Answer {
+    Ready(Outcome, Response),
+    Scoped(ScopedGrant),
+}
+
+/// Checks the request's `params` against the scope's rules: 200 (with
+/// `client_ids`, and `set_params` when a client parameter must be set),
+/// 403 `client_scope` (with `param`), or 400 for parameters that are not
+/// a flat object of strings and numbers.
+async fn scoped_answer(
+    state: &AppState,
+    request: &AuthorizeRequest<'_>,
+    grant: ScopedGrant,
+) -> (Outcome, Response) {
+    let mut params = match scope_params(request.params.as_ref()) {
+        Ok(params) => params,
+        Err(message) => {
+            let response = denied(StatusCode::BAD_REQUEST, "bad_request", Some(message));
+            return (Outcome::BadRequest, response);
+        }
+    };
+    let catalog = state.manager.catalog();
+    let upstream = state.upstream.as_deref();
+    let admitted = scope::admit(
+        catalog,
+        &state.owners,
+        upstream,
+        &request.action,
+        &grant.clients,
+        &mut params,
+        false,
+    )
+    .await;
+    match admitted {
+        Ok(admitted) => {
+            let body = Allowed {
+                allowed: true,
+                action: &grant.action,
+                identifier: &grant.identifier,
+                admin: &grant.admin,
+                roles: grant.roles.iter().map(String::as_str).collect(),
+                client_ids: Some(&grant.clients),
+                set_params: admitted
+                    .set
+                    .map(|(param, client)| BTreeMap::from([(param, client.0.to_string())])),
+            };
+            (Outcome::Allowed, answer(StatusCode::OK, &body))
+        }
+        Err(refusal) => {
+            let reason = match refusal.status {
+                StatusCode::BAD_GATEWAY => "upstream_unavailable",
+                _ => "client_scope",
+            };
+            let body = Denied {
+                allowed: false,
+                reason,
+                message: Some(refusal.message),
+                retry_after: None,
+                param: refusal.param,
+            };
+            (refusal.outcome, answer(refusal.status, &body))
+        }
+    }
+}
+
+/// The sidecar's `params` as canonical parameters: each member one
+/// plain pair; `responsetype` is JSON unless the caller says otherwise.
+fn scope_params(
+    params: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<CanonicalParams, String> {
+    let mut pairs: Vec<RawPair<'_>> = Vec::new();
+    let mut format_given = false;
+    for (name, value) in params.into_iter().flatten() {
+        let value = match value {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Number(number) => number.to_string(),
+            _ => return Err(format!("params.{name} must be a string or a number")),
+        };
+        format_given |= name.eq_ignore_ascii_case("responsetype");
+        pairs.push((
+            Cow::Owned(name.clone().into_bytes()),
+            Cow::Owned(value.into_bytes()),
+        ));
+    }
+    if !format_given {
+        pairs.push((Cow::Borrowed(b"responsetype"), Cow::Borrowed(b"json")));
+    }
+    CanonicalParams::from_sources(&[], &pairs).map_err(|refused| refused.error.to_string())
 }
 
 /// 429 `rate_limited` with `retry_after` (and the `Retry-After` header);
@@ -124,6 +246,7 @@ fn rate_limited(retry_secs: u64, message: Option<&str>) -> Response {
             reason: "rate_limited",
             message: message.map(str::to_owned),
             retry_after: Some(retry_secs),
+            param: None,
         },
     );
     response
@@ -132,9 +255,22 @@ fn rate_limited(retry_secs: u64, message: Option<&str>) -> Response {
     response
 }
 
-/// The outcome, the identifier to log and the answer for a decision.
-fn answer_for(decision: Decision<'_>) -> (Outcome, String, Response) {
+/// The outcome, the identifier to log and the answer for a decision; a
+/// client-scoped grant is answered once its parameters are checked.
+fn answer_for(decision: Decision<'_>) -> (Answer, String) {
     let (outcome, identifier, status, reason) = match decision {
+        Decision::Allowed(grant) if !grant.credential.client_ids().is_empty() => {
+            let credential = grant.credential;
+            let identifier = credential.identifier().to_owned();
+            let grant = ScopedGrant {
+                action: grant.action.name.clone(),
+                identifier: identifier.clone(),
+                admin: credential.admin().to_owned(),
+                roles: credential.roles().iter().map(|r| r.to_string()).collect(),
+                clients: credential.client_ids().to_vec(),
+            };
+            return (Answer::Scoped(grant), identifier);
+        }
         Decision::Allowed(grant) => {
             let credential = grant.credential;
             let body = Allowed {
@@ -143,9 +279,12 @@ fn answer_for(decision: Decision<'_>) -> (Outcome, String, Response) {
                 identifier: credential.identifier(),
                 admin: credential.admin(),
                 roles: credential.roles().iter().map(|r| &**r).collect(),
+                client_ids: None,
+                set_params: None,
             };
             let identifier = credential.identifier().to_owned();
-            return (Outcome::Allowed, identifier, answer(StatusCode::OK, &body));
+            let response = answer(StatusCode::OK, &body);
+            return (Answer::Ready(Outcome::Allowed, response), identifier);
         }
         Decision::AuthenticationFailed { .. } => (
             Outcome::AuthenticationFailed,
@@ -178,5 +317,6 @@ fn answer_for(decision: Decision<'_>) -> (Outcome, String, Response) {
             "action_not_allowed",
         ),
     };
-    (outcome, identifier.to_owned(), denied(status, reason, None))
+    let response = denied(status, reason, None);
+    (Answer::Ready(outcome, response), identifier.to_owned())
 }

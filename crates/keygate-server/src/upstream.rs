@@ -1,6 +1,6 @@
 //! Forwarding allowed calls to the real WHMCS with the master credential.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 
@@ -15,10 +15,17 @@ pub struct Upstream {
     client: reqwest::Client,
 }
 
-/// The upstream could not be reached or did not answer in time.
+/// The upstream could not be reached, did not answer in time, or (for a
+/// lookup) answered with an error status.
 #[derive(Debug, thiserror::Error)]
-#[error("upstream unavailable: {0}")]
-pub struct Unavailable(#[source] reqwest::Error);
+pub enum Unavailable {
+    /// Connecting, sending or reading failed.
+    #[error("upstream unavailable: {0}")]
+    Http(#[source] reqwest::Error),
+    /// A lookup was answered with this status.
+    #[error("upstream answered {0}")]
+    Status(StatusCode),
+}
 
 impl Upstream {
     /// A client for `config` (connection pooling, timeouts).
@@ -52,8 +59,37 @@ impl Upstream {
         }
     }
 
-    /// POSTs the call and returns the upstream's status, content type and body.
-    pub async fn forward(&self, params: &CanonicalParams) -> Result<Response, Unavailable> {
+    /// POSTs the call and returns the upstream's status, content type and
+    /// body, read whole (so a timeout mid-body still becomes a clean 502,
+    /// and a scoped call's answer can be checked before it is returned).
+    pub async fn forward(&self, params: &CanonicalParams) -> Result<Forwarded, Unavailable> {
+        self.post(self.forwarded_form(params)).await
+    }
+
+    /// Asks the upstream, with the master credential, for `action` with
+    /// `param=id` as JSON: a client scope's ownership lookup. Any answer
+    /// but a 2xx is the upstream being unavailable.
+    pub async fn lookup(&self, action: &str, param: &str, id: u64) -> Result<Bytes, Unavailable> {
+        let form = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("action", action)
+                .append_pair(param, &id.to_string())
+                .append_pair("responsetype", "json")
+                .append_pair("identifier", self.config.identifier.expose())
+                .append_pair("secret", self.config.secret.expose());
+            if let Some(key) = &self.config.accesskey {
+                form.append_pair("accesskey", key.expose());
+            }
+            form.finish()
+        };
+        let answer = self.post(form).await?;
+        if !answer.status.is_success() {
+            return Err(Unavailable::Status(answer.status));
+        }
+        Ok(answer.body)
+    }
+
+    async fn post(&self, form: String) -> Result<Forwarded, Unavailable> {
         let response = self
             .client
             .post(self.url.clone())
@@ -61,20 +97,44 @@ impl Upstream {
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
-            .body(self.forwarded_form(params))
+            .body(form)
             .send()
             .await
-            .map_err(Unavailable)?;
+            .map_err(Unavailable::Http)?;
         let status =
             StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-        let mut builder = Response::builder().status(status);
-        if let Some(content_type) = response.headers().get(reqwest::header::CONTENT_TYPE) {
-            builder = builder.header(header::CONTENT_TYPE, content_type.as_bytes());
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .map(|v| v.as_bytes().to_vec());
+        let body = response.bytes().await.map_err(Unavailable::Http)?;
+        Ok(Forwarded {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
+
+/// The upstream's answer, read whole.
+pub struct Forwarded {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its `Content-Type`, if any.
+    pub content_type: Option<Vec<u8>>,
+    /// Its body.
+    pub body: Bytes,
+}
+
+impl Forwarded {
+    /// The answer as the client receives it: status, content type, body.
+    pub fn into_response(self) -> Response {
+        let mut builder = Response::builder().status(self.status);
+        if let Some(content_type) = &self.content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type.as_slice());
         }
-        // Read whole so a timeout mid-body still becomes a clean 502.
-        let body = response.bytes().await.map_err(Unavailable)?;
-        Ok(builder
-            .body(Body::from(body))
-            .unwrap_or_else(|_| Response::new(Body::empty())))
+        builder
+            .body(Body::from(self.body))
+            .unwrap_or_else(|_| Response::new(Body::empty()))
     }
 }

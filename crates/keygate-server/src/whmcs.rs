@@ -8,6 +8,8 @@ use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
 use keygate_core::params::{plain_value, RawPair, Special};
+use keygate_core::model::ClientId;
+use keygate_core::scope::check_response;
 use keygate_core::{Call, CanonicalParams, Decision};
 
 use crate::calls::CallLog;
@@ -16,6 +18,7 @@ use crate::limits::counted_rate;
 use crate::metrics::{Endpoint, Outcome};
 use crate::params::{self, ParamsError};
 use crate::response::{self, Format};
+use crate::scope;
 use crate::AppState;
 
 /// Authenticates, authorizes and forwards one WHMCS API call.
@@ -71,6 +74,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         (_, None) => "-".to_owned(),
     };
     let denial = denial(&decision, &call);
+    let scoped = scoped_call(&decision, &call);
     let rate = counted_rate(&decision);
     let failed = matches!(decision, Decision::AuthenticationFailed { .. });
     drop(snapshot);
@@ -90,22 +94,73 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         let response = response::error(format, status, &message);
         return log.finish(&state, outcome, &identifier, response);
     }
-    let response = match &state.upstream {
-        None => response::error(
+    let Some(upstream) = &state.upstream else {
+        let response = response::error(
             format,
             StatusCode::SERVICE_UNAVAILABLE,
             "No upstream is configured",
-        ),
-        Some(upstream) => match upstream.forward(&params).await {
-            Ok(response) => response,
-            Err(e) => {
-                tracing::warn!(error = %e, "upstream call failed");
-                state.metrics.upstream_error();
-                response::error(format, StatusCode::BAD_GATEWAY, "Upstream unavailable")
-            }
-        },
+        );
+        return log.finish(&state, Outcome::Allowed, &identifier, response);
     };
-    log.finish(&state, Outcome::Allowed, &identifier, response)
+    // A scoped call may get its client parameter set: it is forwarded from
+    // its own copy, so the log keeps borrowing the parameters as received.
+    let mut scoped_params = None;
+    let owner_keys = match &scoped {
+        None => None,
+        Some((action, clients)) => {
+            let catalog = state.manager.catalog();
+            let cache = &state.owners;
+            let own = scoped_params.insert(params.clone());
+            match scope::admit(catalog, cache, Some(upstream), action, clients, own, true).await {
+                Ok(admitted) => admitted.owner_keys,
+                Err(refusal) => {
+                    if refusal.status == StatusCode::BAD_GATEWAY {
+                        state.metrics.upstream_error();
+                    }
+                    let response = response::error(format, refusal.status, &refusal.message);
+                    return log.finish(&state, refusal.outcome, &identifier, response);
+                }
+            }
+        }
+    };
+    let forwarded = match upstream.forward(scoped_params.as_ref().unwrap_or(&params)).await {
+        Ok(forwarded) => forwarded,
+        Err(e) => {
+            tracing::warn!(error = %e, "upstream call failed");
+            state.metrics.upstream_error();
+            let response = response::error(format, StatusCode::BAD_GATEWAY, "Upstream unavailable");
+            return log.finish(&state, Outcome::Allowed, &identifier, response);
+        }
+    };
+    if let (Some((_, clients)), Some(keys)) = (&scoped, owner_keys) {
+        if let Err(violation) = check_response(&forwarded.body, keys.into_iter(), clients) {
+            tracing::error!(
+                credential = %identifier,
+                action = %params.text(Special::Action),
+                ?violation,
+                "upstream response outside the credential's client scope withheld"
+            );
+            let response = response::error(
+                format,
+                StatusCode::BAD_GATEWAY,
+                "Upstream response outside client scope",
+            );
+            return log.finish(&state, Outcome::ResponseBlocked, &identifier, response);
+        }
+    }
+    log.finish(&state, Outcome::Allowed, &identifier, forwarded.into_response())
+}
+
+/// A client-scoped credential's allowed call: the action as requested and
+/// the scope, copied out of the snapshot before anything is awaited.
+fn scoped_call(decision: &Decision<'_>, call: &Call<'_>) -> Option<(String, Vec<ClientId>)> {
+    match decision {
+        Decision::Allowed(grant) if !grant.credential.client_ids().is_empty() => Some((
+            call.action.to_owned(),
+            grant.credential.client_ids().to_vec(),
+        )),
+        _ => None,
+    }
 }
 
 /// The answer to every decision but "allowed" (DESIGN.md's gateway table).

@@ -781,6 +781,67 @@ async fn generate_with_lifecycle(ui: &Ui) -> Result<(String, String)> {
     Ok(credential)
 }
 
+/// Generate bound to WHMCS clients: a bad client id is shown in the dialog
+/// with the field marked and nothing created; fixed, the list shows one
+/// "Client #N" badge per client and the Edit dialog the ids. The credential
+/// is deleted afterwards so later steps see the list as before.
+async fn generate_with_client_scope(ui: &Ui) -> Result<()> {
+    ui.go("/admin/api-credentials?tab=credentials").await?;
+    ui.click_button("Generate New API Credential").await?;
+    ui.css("#gen-admin").await?.select_by_value(ADMIN).await?;
+    ui.fill("#gen-description", "Client portal").await?;
+    ui.xpath("//label[normalize-space()='Support Desk']/input")
+        .await?
+        .click()
+        .await?;
+    ui.xpath("//label[@for='gen-client-ids'][normalize-space()='Client IDs']")
+        .await?;
+    ui.fill("#gen-client-ids", "40, acme").await?;
+    let before = ui.app.manager.list_credentials(None).await?.len();
+    ui.click_button("Generate").await?;
+    ui.wait_text("#form-error", "\"acme\" is not a client ID")
+        .await?;
+    let field = ui.css("#gen-client-ids").await?;
+    ensure!(
+        field.attr("aria-invalid").await?.as_deref() == Some("true"),
+        "the client ids are marked invalid"
+    );
+    ensure!(field.prop("value").await?.as_deref() == Some("40, acme"));
+    ensure!(
+        ui.app.manager.list_credentials(None).await?.len() == before,
+        "a refused form created a credential"
+    );
+    ui.fill("#gen-client-ids", "40 12").await?;
+    ui.click_button("Generate").await?;
+    let identifier = ui.css("#new-identifier").await?.text().await?;
+    ui.click_button("Close").await?;
+    let row = Ui::row(&identifier);
+    let limits = ui
+        .wait_text(&format!("{row} td[data-label='Limits']"), "Client #12")
+        .await?;
+    ensure!(limits.contains("Client #40"), "{limits}");
+    let badges =
+        ui.c.find_all(Locator::Css(&format!("{row} .chip-client")))
+            .await?;
+    let mut texts = Vec::new();
+    for badge in badges {
+        texts.push(badge.text().await?);
+    }
+    ensure!(texts == ["Client #12", "Client #40"], "{texts:?}");
+    ui.shot("client-scope").await?;
+    let stored = ui.app.manager.credential(&identifier).await?;
+    let ids: Vec<i64> = stored.lifecycle.client_ids.iter().map(|c| c.0).collect();
+    ensure!(ids == [12, 40], "{ids:?}");
+    ui.css(&format!("{row} button[aria-label='Edit']"))
+        .await?
+        .click()
+        .await?;
+    let field = ui.css("#edit-client-ids").await?;
+    ensure!(field.prop("value").await?.as_deref() == Some("12, 40"));
+    ui.app.manager.delete_credential(&identifier).await?;
+    Ok(())
+}
+
 /// Disable asks first, then shows the Disabled badge and the sidecar says
 /// `disabled`; Enable brings it back.
 async fn disable_and_enable_credential(ui: &Ui, credential: &(String, String)) -> Result<()> {
@@ -1068,6 +1129,7 @@ async fn run(ui: &Ui) -> Result<()> {
     edit_description_in_place(ui, &credential).await?;
     edit_credential_roles(ui, &credential).await?;
     let limited = generate_with_lifecycle(ui).await?;
+    generate_with_client_scope(ui).await?;
     disable_and_enable_credential(ui, &limited).await?;
     rotate_credential(ui, &limited).await?;
     expired_credential_is_marked_and_extended(ui).await?;

@@ -1126,6 +1126,179 @@ async fn edit_extends_the_expiry_and_replaces_the_limits() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
+/// The client scope (DESIGN.md "Client scope") in the Generate and Edit
+/// dialogs: a labelled "Client IDs" field (commas or spaces), a mistake
+/// re-rendered (422) with the field marked and the text kept, nothing
+/// written; the list shows one "Client #N" badge per client.
+#[tokio::test]
+async fn generate_and_edit_bind_a_credential_to_clients() {
+    let app = TestApp::start(false).await;
+    let m = &app.manager;
+    let support = role(m, "Support", &["GetClients"]).await.to_string();
+    let (mut alice, csrf) = logged_in(&app).await;
+    let form = alice.get("/admin/api-credentials/credentials/new").await;
+    assert!(
+        form.body
+            .contains(r#"<label for="gen-client-ids">Client IDs</label>"#),
+        "a labelled field"
+    );
+    let field = tag(&form.body, "gen-client-ids");
+    assert!(field.contains(r#"name="client_ids""#), "{field}");
+    assert!(field.contains(r#"value="""#), "empty by default: {field}");
+    assert!(!field.contains("aria-invalid"), "{field}");
+    let new = "/admin/api-credentials/credentials/new";
+    let base = [
+        ("csrf", csrf.as_str()),
+        ("admin", ADMIN),
+        ("description", "Client portal"),
+        ("roles", support.as_str()),
+        ("expires", "never"),
+    ];
+    let before = dump(m).await;
+    for (typed, message) in [
+        ("12, acme", "Client IDs: &#34;acme&#34; is not a client ID"),
+        ("0", "&#34;0&#34; is not a client ID"),
+        ("-5", "&#34;-5&#34; is not a client ID"),
+        ("12;40", "&#34;12;40&#34; is not a client ID"),
+        ("99999999999999999999", "a positive whole number"),
+    ] {
+        let fields = [base.as_slice(), &[("client_ids", typed)]].concat();
+        let answer = alice.post(new, &fields).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{typed}");
+        assert!(answer.body.contains("generate-form"), "the dialog again");
+        assert!(answer.body.contains(message), "{typed}: {}", answer.body);
+        let marked = tag(&answer.body, "gen-client-ids");
+        assert!(
+            marked.contains(r#"aria-invalid="true""#) && marked.contains("form-error"),
+            "marked: {marked}"
+        );
+        assert!(
+            marked.contains(&format!(r#"value="{typed}""#)),
+            "typed value kept: {marked}"
+        );
+        assert!(answer.body.contains(r#"value="Client portal""#));
+        assert_eq!(dump(m).await, before, "{typed}: nothing created");
+    }
+    let many: String = (1..=65).map(|i| format!("{i},")).collect();
+    let fields = [base.as_slice(), &[("client_ids", many.as_str())]].concat();
+    let answer = alice.post(new, &fields).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer.body.contains("at most 64 clients (65 given)"));
+    assert_eq!(dump(m).await, before);
+
+    // Commas, spaces, new lines, duplicates: stored sorted, once each.
+    let fields = [base.as_slice(), &[("client_ids", " 40, 12\n12  7 ")]].concat();
+    let generated = alice.post(new, &fields).await;
+    assert_eq!(
+        generated.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        generated.body
+    );
+    let scoped = m.list_credentials(None).await.unwrap().pop().unwrap();
+    let ids: Vec<i64> = scoped.lifecycle.client_ids.iter().map(|c| c.0).collect();
+    assert_eq!(ids, [7, 12, 40]);
+    // Without the field (or empty): not scoped.
+    let (open, _) = m
+        .generate_credential(ADMIN, "open", &["Support".into()], Default::default())
+        .await
+        .unwrap();
+    let fields = [base.as_slice(), &[("client_ids", "")]].concat();
+    alice.post(new, &fields).await;
+    let empty = m.list_credentials(None).await.unwrap().pop().unwrap();
+    assert!(empty.lifecycle.client_ids.is_empty());
+
+    let list = alice.get("/admin/api-credentials?tab=credentials").await;
+    let listed = row(&list.body, &scoped.identifier);
+    for id in [7, 12, 40] {
+        assert!(
+            listed.contains(&format!(
+                r#"<span class="chip chip-client">Client #{id}</span>"#
+            )),
+            "a badge for client {id}: {listed}"
+        );
+    }
+    assert_eq!(listed.matches("chip-client").count(), 3, "one per client");
+    let badges: Vec<usize> = ["Client #7<", "Client #12<", "Client #40<"]
+        .iter()
+        .map(|b| listed.find(b).unwrap())
+        .collect();
+    assert!(badges.windows(2).all(|w| w[0] < w[1]), "in order");
+    for unscoped in [&open.identifier, &empty.identifier] {
+        assert!(
+            !row(&list.body, unscoped).contains("Client #"),
+            "no badge without a scope"
+        );
+    }
+
+    // Edit shows the ids, replaces them, keeps them when the field is not
+    // sent, and clears them when it is empty.
+    let edit = "/admin/api-credentials/credentials/edit";
+    let id = scoped.identifier.clone();
+    let form = alice.get(&format!("{edit}?identifier={id}")).await;
+    assert!(form
+        .body
+        .contains(r#"<label for="edit-client-ids">Client IDs</label>"#));
+    assert!(tag(&form.body, "edit-client-ids").contains(r#"value="7, 12, 40""#));
+    let edit_base = [
+        ("csrf", csrf.as_str()),
+        ("identifier", id.as_str()),
+        ("roles", support.as_str()),
+        ("expires", "keep"),
+    ];
+    let before = dump(m).await;
+    let answer = alice
+        .post(
+            edit,
+            &[edit_base.as_slice(), &[("client_ids", "12 x")]].concat(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer.body.contains("edit-credential-form"));
+    assert!(answer.body.contains("&#34;x&#34; is not a client ID"));
+    let marked = tag(&answer.body, "edit-client-ids");
+    assert!(marked.contains(r#"aria-invalid="true""#), "{marked}");
+    assert!(marked.contains(r#"value="12 x""#), "{marked}");
+    assert_eq!(dump(m).await, before, "nothing is half-written");
+
+    let saved = alice
+        .post(
+            edit,
+            &[edit_base.as_slice(), &[("client_ids", "#99, 5")]].concat(),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let ids: Vec<i64> = m
+        .credential(&id)
+        .await
+        .unwrap()
+        .lifecycle
+        .client_ids
+        .iter()
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(ids, [5, 99]);
+    alice
+        .post(
+            edit,
+            &[edit_base.as_slice(), &[("allow_ips", "10.0.0.0/8")]].concat(),
+        )
+        .await;
+    let c = m.credential(&id).await.unwrap();
+    assert_eq!(c.lifecycle.client_ids.len(), 2, "a field not sent stays");
+    assert_eq!(c.lifecycle.allow_ips.len(), 1);
+    alice
+        .post(
+            edit,
+            &[edit_base.as_slice(), &[("client_ids", " ")]].concat(),
+        )
+        .await;
+    let c = m.credential(&id).await.unwrap();
+    assert!(c.lifecycle.client_ids.is_empty(), "cleared");
+    let list = alice.get("/admin/api-credentials?tab=credentials").await;
+    assert!(!row(&list.body, &id).contains("Client #"));
+}
+
 /// Disable asks first and then refuses the credential (`disabled`) with a
 /// Disabled badge; Enable (no question) makes it work again.
 #[tokio::test]

@@ -1,10 +1,12 @@
 //! How lifecycle values are stored, shared by both backends: the allowlist
 //! as canonical CIDRs separated by single spaces (empty: any address), the
-//! rate limit as its text (`600/m`). A stored value that no longer parses is
+//! rate limit as its text (`600/m`), the client scope as ascending decimal
+//! client ids separated by single spaces (empty: not scoped). A stored
+//! value that no longer parses is
 //! reported as [`Error::Unavailable`], never a panic: the database is
 //! damaged, not the request wrong.
 
-use keygate_core::model::Lifecycle;
+use keygate_core::model::{ClientId, Lifecycle};
 use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
 use keygate_core::SecretHashes;
@@ -15,6 +17,15 @@ use crate::{Error, Result};
 pub(crate) fn allow_ips_text(nets: &[IpNet]) -> String {
     nets.iter()
         .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The stored form of a client scope (the manager has already sorted and
+/// deduplicated it).
+pub(crate) fn client_ids_text(ids: &[ClientId]) -> String {
+    ids.iter()
+        .map(|id| id.0.to_string())
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -30,6 +41,7 @@ pub(crate) struct LifecycleColumns {
     pub expires_at: Option<i64>,
     pub allow_ips: String,
     pub rate_limit: Option<String>,
+    pub client_ids: String,
 }
 
 impl LifecycleColumns {
@@ -57,12 +69,27 @@ impl LifecycleColumns {
                 })
             })
             .transpose()?;
+        let mut client_ids = self
+            .client_ids
+            .split_whitespace()
+            .map(|id| match id.parse::<i64>() {
+                Ok(id) if id > 0 => Ok(ClientId(id)),
+                _ => Err(Error::Unavailable(format!(
+                    "credential {identifier:?} has a corrupt stored client scope: \
+                     {id:?} is not a positive client id"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Written canonical; a hand-edited value is made so too, so readers
+        // can rely on an ascending list without duplicates.
+        client_ids.sort_unstable();
+        client_ids.dedup();
         Ok(Lifecycle {
             enabled: self.enabled,
             expires_at: self.expires_at,
             allow_ips,
             rate_limit,
-            client_ids: Vec::new(),
+            client_ids,
         })
     }
 }
@@ -114,6 +141,14 @@ mod tests {
             expires_at: None,
             allow_ips: allow_ips.into(),
             rate_limit: rate_limit.map(Into::into),
+            client_ids: String::new(),
+        }
+    }
+
+    fn scoped(client_ids: &str) -> LifecycleColumns {
+        LifecycleColumns {
+            client_ids: client_ids.into(),
+            ..columns("", None)
         }
     }
 
@@ -135,9 +170,32 @@ mod tests {
     }
 
     #[test]
+    fn client_ids_round_trip() {
+        let ids = [ClientId(12), ClientId(40), ClientId(i64::MAX)];
+        let text = client_ids_text(&ids);
+        assert_eq!(text, "12 40 9223372036854775807");
+        assert_eq!(scoped(&text).parse("id").unwrap().client_ids, ids);
+        assert_eq!(client_ids_text(&[]), "");
+        assert!(scoped("").parse("id").unwrap().client_ids.is_empty());
+        assert_eq!(
+            scoped(" 40  12 40 ").parse("id").unwrap().client_ids,
+            [ClientId(12), ClientId(40)],
+            "a hand-edited value is read canonical"
+        );
+    }
+
+    #[test]
     fn corrupt_values_are_unavailable_not_panics() {
-        for (ips, rate) in [("10.0.0.0/99", None), ("", Some("lots"))] {
-            match columns(ips, rate).parse("ABC") {
+        let damaged = [
+            columns("10.0.0.0/99", None),
+            columns("", Some("lots")),
+            scoped("12 banana"),
+            scoped("0"),
+            scoped("-3"),
+            scoped("99999999999999999999"),
+        ];
+        for damaged in damaged {
+            match damaged.parse("ABC") {
                 Err(Error::Unavailable(message)) => {
                     assert!(
                         message.contains("\"ABC\" has a corrupt stored"),

@@ -12,7 +12,9 @@ mod store;
 use std::sync::Arc;
 
 pub use error::{Error, Result};
-pub use manager::{ChangeHook, CredentialEdit, Manager, RoleEdit, RoleInput, MAX_ALLOW_IPS};
+pub use manager::{
+    ChangeHook, CredentialEdit, Manager, RoleEdit, RoleInput, MAX_ALLOW_IPS, MAX_CLIENT_IDS,
+};
 pub use store::{
     now_secs, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store,
 };

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use keygate_core::model::{Admin, Credential, CredentialId, Lifecycle, Role, RoleId};
+use keygate_core::model::{Admin, ClientId, Credential, CredentialId, Lifecycle, Role, RoleId};
 use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
 use keygate_core::{password, secret, validate, Catalog, PlainSecret};
@@ -21,6 +21,9 @@ use crate::{Error, Result};
 
 /// The most networks one credential's IP allowlist may hold.
 pub const MAX_ALLOW_IPS: usize = 64;
+
+/// The most clients one credential's client scope may hold.
+pub const MAX_CLIENT_IDS: usize = 64;
 
 /// The message for an expiry that is not in the future.
 const EXPIRY_IN_THE_PAST: &str = "expiry must be in the future";
@@ -76,6 +79,9 @@ pub struct CredentialEdit<R = String> {
     pub allow_ips: Option<Vec<IpNet>>,
     /// Set or clear (back to the configured default) the rate limit.
     pub rate_limit: Option<Option<Rate>>,
+    /// Replace the client scope (empty: not scoped); each id positive,
+    /// sorted and deduplicated, at most [`MAX_CLIENT_IDS`].
+    pub client_ids: Option<Vec<ClientId>>,
 }
 
 impl<R> Default for CredentialEdit<R> {
@@ -87,6 +93,7 @@ impl<R> Default for CredentialEdit<R> {
             expires_at: None,
             allow_ips: None,
             rate_limit: None,
+            client_ids: None,
         }
     }
 }
@@ -100,6 +107,7 @@ impl<R> CredentialEdit<R> {
             && self.expires_at.is_none()
             && self.allow_ips.is_none()
             && self.rate_limit.is_none()
+            && self.client_ids.is_none()
     }
 }
 
@@ -346,7 +354,8 @@ impl Manager {
     // ---- credentials ----
 
     /// Generates a credential with this lifecycle (`Lifecycle::default()`:
-    /// enabled, no expiry, any address, the default rate); the secret is
+    /// enabled, no expiry, any address, the default rate, not client
+    /// scoped); the secret is
     /// returned here and never again.
     pub async fn generate_credential(
         &self,
@@ -397,7 +406,7 @@ impl Manager {
             expires_at: check_expiry(lifecycle.expires_at)?,
             allow_ips: check_allow_ips(lifecycle.allow_ips)?,
             rate_limit: lifecycle.rate_limit,
-            client_ids: lifecycle.client_ids,
+            client_ids: check_client_ids(lifecycle.client_ids)?,
         };
         let secret = PlainSecret::generate();
         let new = NewCredential {
@@ -491,6 +500,7 @@ impl Manager {
             expires_at: edit.expires_at,
             allow_ips: edit.allow_ips,
             rate_limit: edit.rate_limit,
+            client_ids: edit.client_ids,
         };
         self.edit_credential_by_id(credential.id, edit).await
     }
@@ -512,6 +522,7 @@ impl Manager {
             expires_at: edit.expires_at.map(check_expiry).transpose()?,
             allow_ips: edit.allow_ips.map(check_allow_ips).transpose()?,
             rate_limit: edit.rate_limit,
+            client_ids: edit.client_ids.map(check_client_ids).transpose()?,
         };
         let credential = self
             .store
@@ -600,6 +611,26 @@ fn check_allow_ips(nets: Vec<IpNet>) -> Result<Vec<IpNet>> {
         )));
     }
     Ok(unique)
+}
+
+/// The client scope sorted and without duplicates: each id positive, at
+/// most [`MAX_CLIENT_IDS`] clients.
+fn check_client_ids(mut ids: Vec<ClientId>) -> Result<Vec<ClientId>> {
+    if let Some(bad) = ids.iter().find(|id| id.0 <= 0) {
+        return Err(Error::Invalid(format!(
+            "client id must be a positive integer ({} given)",
+            bad.0
+        )));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > MAX_CLIENT_IDS {
+        return Err(Error::Invalid(format!(
+            "a client scope holds at most {MAX_CLIENT_IDS} clients ({} given)",
+            ids.len()
+        )));
+    }
+    Ok(ids)
 }
 
 async fn hash_off_runtime(password: String) -> Result<String> {

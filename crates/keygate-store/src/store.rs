@@ -3,7 +3,9 @@
 //! every change; rules and validation live in [`crate::Manager`].
 
 use async_trait::async_trait;
-use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Lifecycle, Role, RoleId};
+use keygate_core::model::{
+    Admin, AdminId, ClientId, Credential, CredentialId, Lifecycle, Role, RoleId,
+};
 use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
 use keygate_core::{SecretHashes, SnapshotSource};
@@ -47,7 +49,7 @@ pub struct NewCredential {
     pub admin_id: AdminId,
     /// Free text.
     pub description: String,
-    /// Enabled state, expiry, allowlist and rate limit.
+    /// Enabled state, expiry, allowlist, rate limit and client scope.
     pub lifecycle: Lifecycle,
 }
 
@@ -67,6 +69,9 @@ pub struct CredentialPatch {
     pub allow_ips: Option<Vec<IpNet>>,
     /// Set or clear (back to the configured default) the rate limit.
     pub rate_limit: Option<Option<Rate>>,
+    /// Replace the client scope (empty: not scoped); ascending, without
+    /// duplicates.
+    pub client_ids: Option<Vec<ClientId>>,
 }
 
 /// Which roles a new credential gets.

@@ -1,12 +1,14 @@
 //! Seeds a database for the HTTP benchmark: one admin, 50 roles, N
 //! credentials with 3 roles each; prints one credential allowed to run
-//! `GetClients` as `IDENTIFIER SECRET` on stdout.
+//! `GetClients` as `IDENTIFIER SECRET` on stdout. Then two more lines for
+//! the client-scope runs: an unscoped and a client-scoped (client 1)
+//! credential, both allowed `GetInvoices` and `GetInvoice`.
 //!
 //! `cargo run --release -p keygate --example bench_seed -- sqlite://bench.db 10000`
 
 use std::sync::Arc;
 
-use keygate_core::model::Lifecycle;
+use keygate_core::model::{ClientId, Lifecycle};
 use keygate_core::Catalog;
 use keygate_store::{Manager, RoleInput};
 
@@ -49,5 +51,22 @@ async fn main() -> anyhow::Result<()> {
     }
     let (identifier, secret) = first.expect("at least one credential");
     println!("{identifier} {secret}");
+    manager
+        .create_role(RoleInput {
+            name: "invoices".into(),
+            actions: vec!["GetInvoices".into(), "GetInvoice".into()],
+            ..RoleInput::default()
+        })
+        .await?;
+    let scoped = Lifecycle {
+        client_ids: vec![ClientId(1)],
+        ..Lifecycle::default()
+    };
+    for lifecycle in [Lifecycle::default(), scoped] {
+        let (credential, secret) = manager
+            .generate_credential("bench", "", &["invoices".into()], lifecycle)
+            .await?;
+        println!("{} {}", credential.identifier, secret.expose());
+    }
     Ok(())
 }

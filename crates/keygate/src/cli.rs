@@ -161,6 +161,9 @@ pub enum CredentialCommand {
         /// Calls allowed per second, minute or hour: N/s, N/m or N/h [default: the server's]
         #[arg(long, value_name = "N/s|N/m|N/h")]
         rate_limit: Option<String>,
+        /// Bind to this WHMCS client id: only its data (repeatable) [default: not scoped]
+        #[arg(long = "client", value_name = "ID")]
+        clients: Vec<String>,
     },
     /// List credentials (never their secrets)
     List {
@@ -173,7 +176,7 @@ pub enum CredentialCommand {
         /// Identifier
         identifier: String,
     },
-    /// Edit a credential's description, roles, expiry, IP allowlist or rate limit
+    /// Edit a credential's description, roles, expiry, IP allowlist, rate limit or client scope
     Edit {
         /// Identifier
         identifier: String,
@@ -204,6 +207,12 @@ pub enum CredentialCommand {
         /// Remove the rate limit: the server's default applies
         #[arg(long)]
         no_rate_limit: bool,
+        /// Replace the client scope with these WHMCS client ids (repeatable)
+        #[arg(long = "client", value_name = "ID", conflicts_with = "no_client")]
+        clients: Vec<String>,
+        /// Remove the client scope: any client's data
+        #[arg(long)]
+        no_client: bool,
     },
     /// Disable a credential: it stops working until enabled again
     Disable {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use keygate_core::net::IpNet;
 use keygate_core::{ConfigSecret, CustomAction};
-use keygate_server::config::{RateLimitConfig, UpstreamConfig};
+use keygate_server::config::{ClientScopeConfig, RateLimitConfig, UpstreamConfig};
 use serde::Deserialize;
 
 /// Default listen address.
@@ -29,6 +29,15 @@ struct FileConfig {
     trusted_proxies: Vec<String>,
     #[serde(default)]
     rate_limit: FileRateLimit,
+    #[serde(default)]
+    client_scope: FileClientScope,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileClientScope {
+    lookup_cache_secs: Option<u64>,
+    lookup_cache_size: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +82,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// `[rate_limit]`.
     pub rate_limit: RateLimitConfig,
+    /// `[client_scope]`.
+    pub client_scope: ClientScopeConfig,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -107,7 +118,21 @@ pub fn load(config: Option<&Path>, database_url: Option<String>) -> anyhow::Resu
         custom_actions: file.catalog.custom,
         trusted_proxies: trusted_proxies(file.trusted_proxies)?,
         rate_limit: rate_limit(file.rate_limit)?,
+        client_scope: client_scope(file.client_scope),
     })
+}
+
+/// `[client_scope]`: how long (`lookup_cache_secs`, default 60, 0 = no
+/// cache) and how many (`lookup_cache_size`, default 100,000) object
+/// owners are cached.
+fn client_scope(file: FileClientScope) -> ClientScopeConfig {
+    let defaults = ClientScopeConfig::default();
+    ClientScopeConfig {
+        lookup_ttl: file
+            .lookup_cache_secs
+            .map_or(defaults.lookup_ttl, Duration::from_secs),
+        lookup_capacity: file.lookup_cache_size.unwrap_or(defaults.lookup_capacity),
+    }
 }
 
 /// `trusted_proxies` (env `KEYGATE_TRUSTED_PROXIES`, comma-separated).

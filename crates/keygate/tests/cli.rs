@@ -806,6 +806,7 @@ fn disable_enable_and_the_status_column() {
             "ADMIN",
             "STATUS",
             "ROLES",
+            "CLIENTS",
             "EXPIRES",
             "LAST ACCESS",
             "CREATED",
@@ -955,6 +956,7 @@ fn help_describes_the_lifecycle_commands() {
         "--expires <WHEN>",
         "--allow-ip <CIDR>",
         "--rate-limit <N/s|N/m|N/h>",
+        "--client <ID>",
     ] {
         assert!(generate.contains(flag), "{flag} in {generate}");
     }
@@ -967,7 +969,150 @@ fn help_describes_the_lifecycle_commands() {
         "--any-ip",
         "--rate-limit <RATE>",
         "--no-rate-limit",
+        "--client <ID>",
+        "--no-client",
     ] {
         assert!(edit.contains(flag), "{flag} in {edit}");
     }
+}
+
+#[test]
+fn generate_and_edit_take_a_client_scope() {
+    let s = Scratch::new();
+    s.add_admin("alice");
+    s.ok(&["role", "create", "R", "--allow", "GetClients"]);
+    let generated = json(&s.ok(&[
+        "credential",
+        "generate",
+        "--admin",
+        "alice",
+        "--role",
+        "R",
+        "--client",
+        "40",
+        "--client",
+        "12",
+        "--client",
+        "40",
+        "--json",
+    ]));
+    let keys: Vec<&String> = generated.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["identifier", "secret"], "generate --json unchanged");
+    let id = generated["identifier"].as_str().unwrap().to_string();
+    let c = shown(&s, &id);
+    assert_eq!(
+        c["client_ids"],
+        serde_json::json!([12, 40]),
+        "sorted, without duplicates"
+    );
+    let text = s.ok(&["credential", "show", &id]);
+    assert!(text.contains("Clients:     12, 40"), "{text}");
+    let (plain, _) = s.generate("alice", &["R"]);
+    assert_eq!(shown(&s, &plain)["client_ids"], serde_json::json!([]));
+    let text = s.ok(&["credential", "show", &plain]);
+    assert!(text.contains("Clients:     any (not scoped)"), "{text}");
+
+    // The list: a CLIENTS column, "12,40" or "-"; --json carries the ids.
+    let list = s.ok(&["credential", "list"]);
+    let header = list.lines().next().unwrap();
+    let column = header.find("CLIENTS").expect("a CLIENTS column");
+    let cell = |line: &str| {
+        line[column..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let row_of = |identifier: &str| {
+        list.lines()
+            .find(|l| l.starts_with(identifier))
+            .unwrap_or_else(|| panic!("{identifier} in {list}"))
+            .to_string()
+    };
+    assert_eq!(cell(&row_of(&id)), "12,40", "{list}");
+    assert_eq!(cell(&row_of(&plain)), "-", "{list}");
+    let listed = json(&s.ok(&["credential", "list", "--json"]));
+    let by_id = |identifier: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["identifier"] == identifier)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_id(&id)["client_ids"], serde_json::json!([12, 40]));
+    assert_eq!(by_id(&plain)["client_ids"], serde_json::json!([]));
+
+    // --client replaces the whole list; other fields stay.
+    s.ok(&["credential", "edit", &id, "--rate-limit", "5/s"]);
+    let replaced = json(&s.ok(&["credential", "edit", &id, "--client", "7", "--json"]));
+    assert_eq!(replaced["client_ids"], serde_json::json!([7]));
+    assert_eq!(replaced["rate_limit"], "5/s");
+    assert_eq!(replaced["roles"][0]["name"], "R", "roles untouched");
+    let other = json(&s.ok(&[
+        "credential",
+        "edit",
+        &id,
+        "--description",
+        "scoped app",
+        "--json",
+    ]));
+    assert_eq!(other["client_ids"], serde_json::json!([7]), "untouched");
+    let text = s.ok(&["credential", "edit", &plain, "--client", "3"]);
+    assert_eq!(text.trim(), format!("Updated credential {plain}."));
+    assert_eq!(shown(&s, &plain)["client_ids"], serde_json::json!([3]));
+
+    // --no-client removes the scope.
+    let cleared = json(&s.ok(&["credential", "edit", &id, "--no-client", "--json"]));
+    assert_eq!(cleared["client_ids"], serde_json::json!([]));
+    assert_eq!(cleared["rate_limit"], "5/s");
+    assert!(s
+        .ok(&["credential", "show", &id])
+        .contains("Clients:     any (not scoped)"));
+
+    // --client and --no-client conflict: a usage error (exit 2).
+    let out = s.cli(&["credential", "edit", &id, "--client", "1", "--no-client"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("cannot be used with"), "{}", out.stderr);
+
+    // Bad ids: one error line, exit 1, nothing created or changed.
+    let before = shown(&s, &plain);
+    let bad: [(&[&str], &str); 6] = [
+        (
+            &["--client", "acme"],
+            r#"--client: invalid client id "acme": client id must be a positive integer"#,
+        ),
+        (&["--client", "12,40"], r#"invalid client id "12,40""#),
+        (&["--client", "4.5"], "invalid client id"),
+        (
+            &["--client", "99999999999999999999"],
+            "client id must be a positive integer",
+        ),
+        (&["--client", "0"], "client id must be a positive integer"),
+        (&["--client=-4"], "client id must be a positive integer"),
+    ];
+    for (extra, expected) in bad {
+        let mut args = vec!["credential", "generate", "--admin", "alice", "--role", "R"];
+        args.extend_from_slice(extra);
+        assert_error(&s.cli(&args), expected);
+        let mut args = vec!["credential", "edit", plain.as_str()];
+        args.extend_from_slice(extra);
+        assert_error(&s.cli(&args), expected);
+    }
+    let too_many: Vec<String> = (1..=65).map(|i| i.to_string()).collect();
+    let mut args = vec!["credential", "generate", "--admin", "alice", "--role", "R"];
+    for client in &too_many {
+        args.extend(["--client", client.as_str()]);
+    }
+    assert_error(&s.cli(&args), "at most 64 clients");
+    assert_eq!(shown(&s, &plain), before, "failed edits change nothing");
+    assert_eq!(
+        json(&s.ok(&["credential", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "nothing created by the failures"
+    );
 }

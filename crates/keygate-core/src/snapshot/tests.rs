@@ -209,6 +209,7 @@ fn custom_catalog_actions_can_be_allowed() {
     let catalog = Catalog::with_custom(&[crate::CustomAction {
         category: "Custom".into(),
         action: "GetInvoicesDetails".into(),
+        scope: None,
     }])
     .unwrap();
     let source = SnapshotSource {

@@ -1,5 +1,6 @@
 //! API Credentials workflows: generate (the secret shown once), edit the
-//! roles and the lifecycle (expiry, IP allowlist, rate limit), edit the
+//! roles and the lifecycle (expiry, IP allowlist, rate limit, client
+//! scope), edit the
 //! description in place, disable (with a confirmation) and enable, rotate
 //! the secret (the new one shown once, the old one kept for an overlap),
 //! delete (with a confirmation). Credentials are named by identifier in
@@ -170,7 +171,7 @@ async fn generate(State(state): State<AppState>, posted: Posted) -> UiResult {
             expires_at: input.expires_at.flatten(),
             allow_ips: input.allow_ips.unwrap_or_default(),
             rate_limit: input.rate_limit.flatten(),
-            ..Lifecycle::default()
+            client_ids: input.client_ids.unwrap_or_default(),
         };
         let (admin, description) = (posted.form.get("admin"), posted.form.get("description"));
         let manager = &state.manager;
@@ -292,6 +293,7 @@ async fn update(State(state): State<AppState>, posted: Posted) -> UiResult {
             expires_at: input.expires_at,
             allow_ips: input.allow_ips,
             rate_limit: input.rate_limit,
+            client_ids: input.client_ids,
             ..CredentialEdit::default()
         };
         Ok(state

@@ -2,16 +2,18 @@
 //! (DESIGN.md "Credential lifecycle"): *Expires* (a choice of never, 30
 //! days, 90 days, 1 year or a custom date, plus *keep* when editing a
 //! credential that has an expiry), *Allowed IP addresses* (one address or
-//! CIDR per line; empty: any) and *Rate limit* (`600/m`; empty: the
-//! server's default). Everything is checked here, before the manager is
-//! called, so a mistake names its field and nothing is written.
+//! CIDR per line; empty: any), *Rate limit* (`600/m`; empty: the
+//! server's default) and *Client IDs* (WHMCS client ids separated by commas
+//! or spaces; empty: not scoped, DESIGN.md "Client scope"). Everything is
+//! checked here, before the manager is called, so a mistake names its field
+//! and nothing is written.
 
 use std::time::Duration;
 
-use keygate_core::model::Credential;
+use keygate_core::model::{ClientId, Credential};
 use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
-use keygate_store::MAX_ALLOW_IPS;
+use keygate_store::{MAX_ALLOW_IPS, MAX_CLIENT_IDS};
 
 use super::form::FormData;
 use super::time::{datetime_local, parse_datetime, stamp, Stamp};
@@ -25,6 +27,8 @@ pub const EXPIRES_AT: &str = "expires_at";
 pub const ALLOW_IPS: &str = "allow_ips";
 /// Form field: the rate limit.
 pub const RATE_LIMIT: &str = "rate_limit";
+/// Form field: the client scope (a text input).
+pub const CLIENT_IDS: &str = "client_ids";
 
 const DAY: i64 = 86_400;
 
@@ -77,6 +81,8 @@ pub struct LifecycleInput {
     pub allow_ips: Option<Vec<IpNet>>,
     /// Set or clear (back to the default) the rate limit.
     pub rate_limit: Option<Option<Rate>>,
+    /// Replace the client scope (empty: not scoped).
+    pub client_ids: Option<Vec<ClientId>>,
 }
 
 /// Reads the lifecycle fields of a submitted form at `now` (unix seconds).
@@ -91,6 +97,11 @@ pub fn parse(form: &FormData, now: i64) -> Result<LifecycleInput, FieldError> {
         },
         rate_limit: if form.has(RATE_LIMIT) {
             Some(parse_rate(form.get(RATE_LIMIT))?)
+        } else {
+            None
+        },
+        client_ids: if form.has(CLIENT_IDS) {
+            Some(parse_client_ids(form.get(CLIENT_IDS))?)
         } else {
             None
         },
@@ -191,6 +202,52 @@ pub fn parse_rate(text: &str) -> Result<Option<Rate>, FieldError> {
     })
 }
 
+/// WHMCS client ids separated by commas or whitespace (a leading `#` is
+/// allowed, as the badges show them); nothing at all means not scoped.
+/// Sorted, without duplicates.
+pub fn parse_client_ids(text: &str) -> Result<Vec<ClientId>, FieldError> {
+    let mut ids = Vec::new();
+    for item in text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|item| !item.is_empty())
+    {
+        let digits = item.strip_prefix('#').unwrap_or(item);
+        let id = digits
+            .parse::<i64>()
+            .ok()
+            .filter(|&id| id > 0 && digits.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| {
+                FieldError::new(
+                    CLIENT_IDS,
+                    format!(
+                        "Client IDs: {item:?} is not a client ID. A client ID is a positive whole number (the WHMCS client's ID, such as 12); separate several with commas or spaces."
+                    ),
+                )
+            })?;
+        ids.push(ClientId(id));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > MAX_CLIENT_IDS {
+        return Err(FieldError::new(
+            CLIENT_IDS,
+            format!(
+                "Client IDs: at most {MAX_CLIENT_IDS} clients ({} given).",
+                ids.len()
+            ),
+        ));
+    }
+    Ok(ids)
+}
+
+/// Client ids as the field shows them: `12, 40`.
+pub fn client_list(ids: &[ClientId]) -> String {
+    ids.iter()
+        .map(|id| id.0.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The overlap the Rotate dialog submitted.
 pub fn parse_overlap(value: &str) -> Result<Duration, FieldError> {
     OVERLAPS
@@ -223,6 +280,8 @@ pub struct LifecycleForm {
     pub rate_limit: String,
     /// What an empty rate limit means on this server.
     pub default_rate: String,
+    /// The client scope field (`12, 40`).
+    pub client_ids: String,
     /// The field a mistake was found in ("" when none).
     pub invalid: &'static str,
     /// Element id prefix (`gen` or `edit`).
@@ -280,6 +339,7 @@ impl LifecycleForm {
             allow_ips: String::new(),
             rate_limit: String::new(),
             default_rate: Self::default_rate_text(default_rate),
+            client_ids: String::new(),
             invalid: "",
             prefix: "gen",
         }
@@ -300,6 +360,7 @@ impl LifecycleForm {
                 .map(|r| r.to_string())
                 .unwrap_or_default(),
             default_rate: Self::default_rate_text(default_rate),
+            client_ids: client_list(&lifecycle.client_ids),
             invalid: "",
             prefix: "edit",
         }
@@ -318,6 +379,9 @@ impl LifecycleForm {
         }
         if form.has(RATE_LIMIT) {
             self.rate_limit = form.get(RATE_LIMIT).to_string();
+        }
+        if form.has(CLIENT_IDS) {
+            self.client_ids = form.get(CLIENT_IDS).to_string();
         }
         self
     }
@@ -398,6 +462,44 @@ mod tests {
         assert_eq!(parse_overlap("24h").unwrap(), Duration::from_secs(86_400));
         assert_eq!(parse_overlap("0").unwrap(), Duration::ZERO);
         assert!(parse_overlap("2h").is_err());
+    }
+
+    #[test]
+    fn client_ids() {
+        let ids = |text: &str| parse_client_ids(text).map(|ids| client_list(&ids));
+        assert_eq!(ids(""), Ok(String::new()));
+        assert_eq!(ids("  \n "), Ok(String::new()));
+        assert_eq!(ids("40, 12 12\n#7,,"), Ok("7, 12, 40".into()));
+        assert_eq!(ids("9223372036854775807"), Ok("9223372036854775807".into()));
+        for bad in [
+            "acme",
+            "0",
+            "-3",
+            "+4",
+            "1.5",
+            "12;40",
+            "#",
+            "99999999999999999999",
+        ] {
+            let error = parse_client_ids(bad).unwrap_err();
+            assert_eq!(error.field, CLIENT_IDS, "{bad}");
+            assert!(
+                error.message.contains("positive whole number"),
+                "{bad}: {}",
+                error.message
+            );
+        }
+        let error = parse_client_ids("12, acme").unwrap_err();
+        assert!(error.message.contains("\"acme\""), "{}", error.message);
+        let many: String = (1..=MAX_CLIENT_IDS + 1).map(|i| format!("{i} ")).collect();
+        let error = parse_client_ids(&many).unwrap_err();
+        assert!(error.message.contains("at most 64"), "{}", error.message);
+        let posted = form(&[("client_ids", "3,1")]);
+        assert_eq!(
+            parse(&posted, NOW).unwrap().client_ids,
+            Some(vec![ClientId(1), ClientId(3)])
+        );
+        assert_eq!(parse(&form(&[]), NOW).unwrap().client_ids, None);
     }
 
     #[test]

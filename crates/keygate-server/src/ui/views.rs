@@ -112,6 +112,8 @@ pub struct CredentialRow {
     pub allow_ips: Vec<String>,
     /// Its own rate limit (`None`: the server's default).
     pub rate_limit: Option<String>,
+    /// The WHMCS clients it is bound to (empty: not scoped).
+    pub client_ids: Vec<i64>,
 }
 
 impl CredentialRow {
@@ -143,6 +145,7 @@ impl CredentialRow {
                 .map(ToString::to_string)
                 .collect(),
             rate_limit: lifecycle.rate_limit.map(|r| r.to_string()),
+            client_ids: lifecycle.client_ids.iter().map(|id| id.0).collect(),
         }
     }
 

@@ -56,8 +56,8 @@ async fn insert(tx: &mut Tx, credential: &NewCredential) -> Result<CredentialId>
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO credentials \
          (identifier, secret_sha256, secret_md5_sha256, admin_id, description, created_at, \
-          enabled, expires_at, allow_ips, rate_limit) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+          enabled, expires_at, allow_ips, rate_limit, client_ids) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(&credential.identifier)
     .bind(&credential.hashes.direct()[..])
@@ -69,6 +69,7 @@ async fn insert(tx: &mut Tx, credential: &NewCredential) -> Result<CredentialId>
     .bind(lifecycle.expires_at)
     .bind(columns::allow_ips_text(&lifecycle.allow_ips))
     .bind(columns::rate_text(lifecycle.rate_limit))
+    .bind(columns::client_ids_text(&lifecycle.client_ids))
     .fetch_one(&mut **tx)
     .await
     .map_err(|e| match &e {
@@ -124,8 +125,9 @@ pub(super) async fn update(
          enabled = CASE WHEN $3 THEN $4::boolean ELSE enabled END, \
          expires_at = CASE WHEN $5 THEN $6::bigint ELSE expires_at END, \
          allow_ips = CASE WHEN $7 THEN $8::text ELSE allow_ips END, \
-         rate_limit = CASE WHEN $9 THEN $10::text ELSE rate_limit END \
-         WHERE id = $11",
+         rate_limit = CASE WHEN $9 THEN $10::text ELSE rate_limit END, \
+         client_ids = CASE WHEN $11 THEN $12::text ELSE client_ids END \
+         WHERE id = $13",
     )
     .bind(patch.description.is_some())
     .bind(patch.description.as_deref())
@@ -137,6 +139,8 @@ pub(super) async fn update(
     .bind(patch.allow_ips.as_deref().map(columns::allow_ips_text))
     .bind(patch.rate_limit.is_some())
     .bind(patch.rate_limit.and_then(columns::rate_text))
+    .bind(patch.client_ids.is_some())
+    .bind(patch.client_ids.as_deref().map(columns::client_ids_text))
     .bind(id.0)
     .execute(&mut *tx)
     .await?

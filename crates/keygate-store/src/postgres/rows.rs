@@ -20,6 +20,7 @@ fn lifecycle_columns(row: &PgRow) -> Result<LifecycleColumns> {
         expires_at: row.try_get("expires_at")?,
         allow_ips: row.try_get("allow_ips")?,
         rate_limit: row.try_get("rate_limit")?,
+        client_ids: row.try_get("client_ids")?,
     })
 }
 
@@ -103,7 +104,7 @@ pub(super) async fn load_credentials(
     };
     let rows = sqlx::query(
         "SELECT c.id, c.identifier, c.admin_id, a.username, c.description, c.created_at, c.last_access, \
-         c.enabled, c.expires_at, c.allow_ips, c.rate_limit, c.old_secret_until \
+         c.enabled, c.expires_at, c.allow_ips, c.rate_limit, c.client_ids, c.old_secret_until \
          FROM credentials c JOIN admins a ON a.id = c.admin_id \
          WHERE ($1::bigint IS NULL OR c.admin_id = $1) AND ($2::bigint IS NULL OR c.id = $2) \
          AND ($3::text IS NULL OR c.identifier = $3) ORDER BY c.id",
@@ -213,7 +214,7 @@ async fn credential_entries(conn: &mut PgConnection) -> Result<Vec<CredentialEnt
     }
     let rows = sqlx::query(
         "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id, \
-         enabled, expires_at, allow_ips, rate_limit, \
+         enabled, expires_at, allow_ips, rate_limit, client_ids, \
          old_secret_sha256, old_secret_md5_sha256, old_secret_until FROM credentials",
     )
     .fetch_all(&mut *conn)

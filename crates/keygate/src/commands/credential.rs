@@ -1,7 +1,7 @@
 //! `keygate credential …`
 
 use anyhow::{bail, Context};
-use keygate_core::model::{Credential, Lifecycle};
+use keygate_core::model::{ClientId, Credential, Lifecycle};
 use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
 use keygate_store::{now_secs, CredentialEdit, Manager};
@@ -21,12 +21,14 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
             expires,
             allow_ips,
             rate_limit,
+            clients,
         } => {
             let description = description.unwrap_or_default();
             let lifecycle = Lifecycle {
                 expires_at: expires.as_deref().map(parse_expiry).transpose()?,
                 allow_ips: parse_nets(&allow_ips)?,
                 rate_limit: rate_limit.as_deref().map(parse_rate).transpose()?,
+                client_ids: parse_client_ids(&clients)?,
                 ..Lifecycle::default()
             };
             let (credential, secret) = manager
@@ -58,6 +60,7 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
                         c.admin.clone(),
                         status(c, now).into(),
                         role_names(c),
+                        client_list(&c.lifecycle, ","),
                         output::maybe_time(c.lifecycle.expires_at),
                         output::maybe_time(c.last_access),
                         output::time(c.created_at),
@@ -71,6 +74,7 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
                     "ADMIN",
                     "STATUS",
                     "ROLES",
+                    "CLIENTS",
                     "EXPIRES",
                     "LAST ACCESS",
                     "CREATED",
@@ -97,6 +101,8 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
             any_ip,
             rate_limit,
             no_rate_limit,
+            clients,
+            no_client,
         } => {
             let roles = if no_roles {
                 Some(Vec::new())
@@ -122,6 +128,13 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
                 (None, true) => Some(None),
                 (None, false) => None,
             };
+            let client_ids = if no_client {
+                Some(Vec::new())
+            } else if clients.is_empty() {
+                None
+            } else {
+                Some(parse_client_ids(&clients)?)
+            };
             let edit = CredentialEdit {
                 description,
                 roles,
@@ -129,11 +142,13 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
                 expires_at,
                 allow_ips,
                 rate_limit,
+                client_ids,
             };
             if edit.is_empty() {
                 bail!(
                     "nothing to change: pass --description, --role, --no-roles, --expires, \
-                     --no-expiry, --allow-ip, --any-ip, --rate-limit or --no-rate-limit"
+                     --no-expiry, --allow-ip, --any-ip, --rate-limit, --no-rate-limit, \
+                     --client or --no-client"
                 );
             }
             let credential = manager.edit_credential(&identifier, edit).await?;
@@ -239,6 +254,14 @@ fn print_credential(c: &Credential) {
             .map_or_else(|| "default".into(), |r| r.to_string())
     );
     println!(
+        "Clients:     {}",
+        if lifecycle.client_ids.is_empty() {
+            "any (not scoped)".into()
+        } else {
+            client_list(lifecycle, ", ")
+        }
+    );
+    println!(
         "Old secret:  {}",
         c.old_secret_valid_until.map_or_else(
             || "none".into(),
@@ -271,6 +294,35 @@ fn allowed_ips(lifecycle: &Lifecycle) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The client scope's ids joined by `separator`; `-` when not scoped.
+fn client_list(lifecycle: &Lifecycle, separator: &str) -> String {
+    if lifecycle.client_ids.is_empty() {
+        return "-".into();
+    }
+    lifecycle
+        .client_ids
+        .iter()
+        .map(|id| id.0.to_string())
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// `--client` values as client ids; the first that is not an integer is
+/// the error (the manager checks that each is positive, and the count).
+fn parse_client_ids(values: &[String]) -> anyhow::Result<Vec<ClientId>> {
+    values
+        .iter()
+        .map(|v| {
+            v.trim().parse::<i64>().map(ClientId).map_err(|_| {
+                anyhow::anyhow!(
+                    "--client: invalid client id {:?}: client id must be a positive integer",
+                    v.trim()
+                )
+            })
+        })
+        .collect()
 }
 
 /// `--allow-ip` values as networks; the first bad one is the error.

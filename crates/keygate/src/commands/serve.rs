@@ -20,5 +20,6 @@ pub async fn run(settings: Settings, manager: Manager) -> anyhow::Result<()> {
     config.secure_cookies = settings.secure_cookies;
     config.trusted_proxies = settings.trusted_proxies;
     config.rate_limit = settings.rate_limit;
+    config.client_scope = settings.client_scope;
     keygate_server::serve(config, manager).await
 }
