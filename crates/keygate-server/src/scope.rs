@@ -10,7 +10,7 @@ use std::time::Instant;
 use axum::http::StatusCode;
 use keygate_core::model::ClientId;
 use keygate_core::scope::{self, Lookup, LookupAnswer, ObjectLookup, ScopeRefusal};
-use keygate_core::{Catalog, CanonicalParams};
+use keygate_core::{CanonicalParams, Catalog};
 
 use crate::config::ClientScopeConfig;
 use crate::metrics::Outcome;
@@ -107,7 +107,9 @@ impl Refusal {
         Self {
             outcome: Outcome::OutsideScope,
             status: StatusCode::FORBIDDEN,
-            message: format!("Invalid Permissions: {param} is outside this credential's client scope"),
+            message: format!(
+                "Invalid Permissions: {param} is outside this credential's client scope"
+            ),
             param: Some(param.into()),
         }
     }
@@ -222,7 +224,10 @@ async fn owner_of(
         }
         LookupAnswer::NotFound => Err(Refusal::outside(lookup.param)),
         LookupAnswer::Unreadable => {
-            tracing::warn!(action, "ownership lookup answered something other than JSON");
+            tracing::warn!(
+                action,
+                "ownership lookup answered something other than JSON"
+            );
             Err(Refusal::upstream_unavailable())
         }
     }

@@ -195,9 +195,11 @@ async fn scoped_answer(
             (Outcome::Allowed, answer(StatusCode::OK, &body))
         }
         Err(refusal) => {
-            let reason = match refusal.status {
-                StatusCode::BAD_GATEWAY => "upstream_unavailable",
-                _ => "client_scope",
+            // The contract answers every scope refusal 403 `client_scope`
+            // (the gateway tells a missing parameter apart with a 400).
+            let (status, reason) = match refusal.status {
+                StatusCode::BAD_GATEWAY => (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
+                _ => (StatusCode::FORBIDDEN, "client_scope"),
             };
             let body = Denied {
                 allowed: false,
@@ -206,7 +208,7 @@ async fn scoped_answer(
                 retry_after: None,
                 param: refusal.param,
             };
-            (refusal.outcome, answer(refusal.status, &body))
+            (refusal.outcome, answer(status, &body))
         }
     }
 }

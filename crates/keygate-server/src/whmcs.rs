@@ -7,8 +7,8 @@
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
-use keygate_core::params::{plain_value, RawPair, Special};
 use keygate_core::model::ClientId;
+use keygate_core::params::{plain_value, RawPair, Special};
 use keygate_core::scope::check_response;
 use keygate_core::{Call, CanonicalParams, Decision};
 
@@ -123,7 +123,10 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
             }
         }
     };
-    let forwarded = match upstream.forward(scoped_params.as_ref().unwrap_or(&params)).await {
+    let forwarded = match upstream
+        .forward(scoped_params.as_ref().unwrap_or(&params))
+        .await
+    {
         Ok(forwarded) => forwarded,
         Err(e) => {
             tracing::warn!(error = %e, "upstream call failed");
@@ -148,7 +151,12 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
             return log.finish(&state, Outcome::ResponseBlocked, &identifier, response);
         }
     }
-    log.finish(&state, Outcome::Allowed, &identifier, forwarded.into_response())
+    log.finish(
+        &state,
+        Outcome::Allowed,
+        &identifier,
+        forwarded.into_response(),
+    )
 }
 
 /// A client-scoped credential's allowed call: the action as requested and

@@ -79,7 +79,9 @@ pub const DEFAULT_OWNER_FIELDS: [&str; 3] = ["userid", "clientid", "client_id"];
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RuleError {
     /// The scope kind is not one of the five.
-    #[error("unknown scope {0:?} (expected deny, public, client_param, object or client_param+object)")]
+    #[error(
+        "unknown scope {0:?} (expected deny, public, client_param, object or client_param+object)"
+    )]
     UnknownScope(String),
     /// A parameter name is missing or malformed.
     #[error("scope {scope:?} needs a parameter name: {detail}")]
@@ -157,9 +159,9 @@ impl ScopeRule {
     /// (everything but `deny` and `public`).
     pub fn reads_client_data(&self) -> bool {
         match self.scope {
-            Scope::ClientParam { .. } | Scope::Object { .. } | Scope::ClientParamAndObject { .. } => {
-                true
-            }
+            Scope::ClientParam { .. }
+            | Scope::Object { .. }
+            | Scope::ClientParamAndObject { .. } => true,
             Scope::Deny | Scope::Public => false,
         }
     }
@@ -234,7 +236,8 @@ impl ScopeRules {
 
     /// Adds (or replaces) the rule of `action`.
     pub fn insert(&mut self, action: &str, rule: ScopeRule) {
-        self.by_name.insert(action.to_ascii_lowercase().into(), rule);
+        self.by_name
+            .insert(action.to_ascii_lowercase().into(), rule);
     }
 
     /// The rule of the action named `action` (any case); `None`: no rule,
@@ -273,17 +276,15 @@ pub fn builtin_rows() -> impl Iterator<Item = Result<(&'static str, ScopeRule), 
     let mut lines = BUILTIN_TSV.lines();
     let header = lines.next().unwrap_or_default();
     let header_error = (header != TSV_HEADER).then(|| Err(format!("bad header {header:?}")));
-    header_error.into_iter().chain(
-        lines
-            .filter(|line| !line.trim().is_empty())
-            .map(|line| {
-                let columns: Vec<&str> = line.split('\t').collect();
-                let [action, scope, param, lookup, indirect, owner, _notes] = columns[..] else {
-                    return Err(format!("row {line:?} does not have 7 columns"));
-                };
-                ScopeRule::from_columns(scope, param, lookup, indirect, owner)
-                    .map(|rule| (action, rule))
-                    .map_err(|e| format!("{action}: {e}"))
-            }),
-    )
+    header_error
+        .into_iter()
+        .chain(lines.filter(|line| !line.trim().is_empty()).map(|line| {
+            let columns: Vec<&str> = line.split('\t').collect();
+            let [action, scope, param, lookup, indirect, owner, _notes] = columns[..] else {
+                return Err(format!("row {line:?} does not have 7 columns"));
+            };
+            ScopeRule::from_columns(scope, param, lookup, indirect, owner)
+                .map(|rule| (action, rule))
+                .map_err(|e| format!("{action}: {e}"))
+        }))
 }

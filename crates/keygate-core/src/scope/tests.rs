@@ -32,13 +32,20 @@ fn every_catalog_action_and_alias_has_exactly_one_well_formed_rule() {
     unique.dedup();
     assert_eq!(unique.len(), names.len(), "an action has two rows");
     for (_, def) in catalog.actions() {
-        assert!(names.contains(&def.name.as_str()), "{} has no rule", def.name);
+        assert!(
+            names.contains(&def.name.as_str()),
+            "{} has no rule",
+            def.name
+        );
     }
     for (alias, _) in catalog.aliases() {
         assert!(names.contains(&alias), "alias {alias} has no rule");
     }
     for (action, rule) in &rows {
-        assert!(catalog.resolve(action).is_some(), "{action} is not in the catalog");
+        assert!(
+            catalog.resolve(action).is_some(),
+            "{action} is not in the catalog"
+        );
         if let Scope::Object { lookup, .. } | Scope::ClientParamAndObject { lookup, .. } =
             &rule.scope
         {
@@ -77,27 +84,112 @@ fn request_checks_decide_as_the_contract_says() {
     type Expect = Result<(Option<(&'static str, ClientId)>, Option<u64>), ScopeRefusal<'static>>;
     let cases: &[(&str, &[ClientId], String, Expect)] = &[
         // client_param: set when absent with one client, checked when sent.
-        ("GetInvoices", &[A], format!("{json}"), Ok((Some(("userid", A)), None))),
-        ("GetInvoices", &[A], format!("{json}&userid=12"), Ok((None, None))),
-        ("GetInvoices", &[A, B], format!("{json}&userid=40"), Ok((None, None))),
-        ("GetInvoices", &[A], format!("{json}&userid=40"), Err(OutsideScope("userid"))),
-        ("GetInvoices", &[A, B], json.into(), Err(ClientRequired("userid"))),
+        (
+            "GetInvoices",
+            &[A],
+            json.to_string(),
+            Ok((Some(("userid", A)), None)),
+        ),
+        (
+            "GetInvoices",
+            &[A],
+            format!("{json}&userid=12"),
+            Ok((None, None)),
+        ),
+        (
+            "GetInvoices",
+            &[A, B],
+            format!("{json}&userid=40"),
+            Ok((None, None)),
+        ),
+        (
+            "GetInvoices",
+            &[A],
+            format!("{json}&userid=40"),
+            Err(OutsideScope("userid")),
+        ),
+        (
+            "GetInvoices",
+            &[A, B],
+            json.into(),
+            Err(ClientRequired("userid")),
+        ),
         // Only canonical ids: everything else may read differently in PHP/SQL.
-        ("GetInvoices", &[A], format!("{json}&userid=012"), Err(OutsideScope("userid"))),
-        ("GetInvoices", &[A], format!("{json}&userid=12abc"), Err(OutsideScope("userid"))),
-        ("GetInvoices", &[A], format!("{json}&userid=%2012"), Err(OutsideScope("userid"))),
-        ("GetInvoices", &[A], format!("{json}&userid=1.2e1"), Err(OutsideScope("userid"))),
-        ("GetInvoices", &[A], format!("{json}&userid[]=12"), Err(OutsideScope("userid"))),
-        ("GetInvoices", &[A], format!("{json}&UserID=40"), Err(OutsideScope("userid"))),
+        (
+            "GetInvoices",
+            &[A],
+            format!("{json}&userid=012"),
+            Err(OutsideScope("userid")),
+        ),
+        (
+            "GetInvoices",
+            &[A],
+            format!("{json}&userid=12abc"),
+            Err(OutsideScope("userid")),
+        ),
+        (
+            "GetInvoices",
+            &[A],
+            format!("{json}&userid=%2012"),
+            Err(OutsideScope("userid")),
+        ),
+        (
+            "GetInvoices",
+            &[A],
+            format!("{json}&userid=1.2e1"),
+            Err(OutsideScope("userid")),
+        ),
+        (
+            "GetInvoices",
+            &[A],
+            format!("{json}&userid[]=12"),
+            Err(OutsideScope("userid")),
+        ),
+        (
+            "GetInvoices",
+            &[A],
+            format!("{json}&UserID=40"),
+            Err(OutsideScope("userid")),
+        ),
         // Other client names are refused unless the rule checks them.
-        ("GetInvoices", &[A], format!("{json}&clientid=40"), Err(OutsideScope("clientid"))),
+        (
+            "GetInvoices",
+            &[A],
+            format!("{json}&clientid=40"),
+            Err(OutsideScope("clientid")),
+        ),
         // object: required, canonical, looked up.
-        ("GetInvoice", &[A], format!("{json}&invoiceid=7"), Ok((None, Some(7)))),
-        ("GetInvoice", &[A], json.into(), Err(ObjectRequired("invoiceid"))),
-        ("GetInvoice", &[A], format!("{json}&invoiceid=-7"), Err(OutsideScope("invoiceid"))),
-        ("GetInvoice", &[A], format!("{json}&invoiceid[a]=7"), Err(OutsideScope("invoiceid"))),
+        (
+            "GetInvoice",
+            &[A],
+            format!("{json}&invoiceid=7"),
+            Ok((None, Some(7))),
+        ),
+        (
+            "GetInvoice",
+            &[A],
+            json.into(),
+            Err(ObjectRequired("invoiceid")),
+        ),
+        (
+            "GetInvoice",
+            &[A],
+            format!("{json}&invoiceid=-7"),
+            Err(OutsideScope("invoiceid")),
+        ),
+        (
+            "GetInvoice",
+            &[A],
+            format!("{json}&invoiceid[a]=7"),
+            Err(OutsideScope("invoiceid")),
+        ),
         // client_param+object: the object is optional.
-        ("GetClientsDomains", &[A], json.into(), Ok((Some(("clientid", A)), None))),
+        (
+            "GetClientsDomains",
+            &[A],
+            json.into(),
+            Ok((Some(("clientid", A)), None)),
+        ),
         (
             "GetClientsDomains",
             &[A],
@@ -105,12 +197,32 @@ fn request_checks_decide_as_the_contract_says() {
             Ok((Some(("clientid", A)), Some(3))),
         ),
         // indirect parameters.
-        ("GetClientsDetails", &[A], format!("{json}&email=b%40x.test"), Err(OutsideScope("email"))),
-        ("GetClientsDataByEmail", &[A], format!("{json}&email=x"), Err(OutsideScope("email"))),
+        (
+            "GetClientsDetails",
+            &[A],
+            format!("{json}&email=b%40x.test"),
+            Err(OutsideScope("email")),
+        ),
+        (
+            "GetClientsDataByEmail",
+            &[A],
+            format!("{json}&email=x"),
+            Err(OutsideScope("email")),
+        ),
         // deny, public, formats.
         ("GetClients", &[A], json.into(), Err(NotAvailable)),
-        ("GetProducts", &[A], "responsetype=xml".into(), Ok((None, None))),
-        ("GetInvoices", &[A], "responsetype=xml".into(), Err(JsonRequired)),
+        (
+            "GetProducts",
+            &[A],
+            "responsetype=xml".into(),
+            Ok((None, None)),
+        ),
+        (
+            "GetInvoices",
+            &[A],
+            "responsetype=xml".into(),
+            Err(JsonRequired),
+        ),
         ("GetInvoices", &[A], "userid=12".into(), Err(JsonRequired)),
     ];
     for (action, clients, form, expected) in cases {
@@ -130,12 +242,21 @@ fn custom_rules_read_from_the_config() {
     };
     assert_eq!(&**param, "widgetid");
     assert_eq!(&*lookup.action, "GetWidget");
-    assert_eq!(lookup.answer(br#"{"result":"success","widget":{"owner":"12"}}"#), LookupAnswer::Owner(A));
+    assert_eq!(
+        lookup.answer(br#"{"result":"success","widget":{"owner":"12"}}"#),
+        LookupAnswer::Owner(A)
+    );
     assert!(matches!(
         ScopeRule::from_config("client_param:userid").unwrap().scope,
         Scope::ClientParam { .. }
     ));
-    for bad in ["", "nope", "object:x", "client_param:a b", "object:x:Bad Action:y"] {
+    for bad in [
+        "",
+        "nope",
+        "object:x",
+        "client_param:a b",
+        "object:x:Bad Action:y",
+    ] {
         assert!(ScopeRule::from_config(bad).is_err(), "{bad:?}");
     }
 }
@@ -150,11 +271,26 @@ fn lookup_answers() {
             r#"{"result":"success","domains":{"domain":[{"id":3,"userid":12}]}}"#,
             LookupAnswer::Owner(A),
         ),
-        (r#"{"result":"success","domains":{"domain":[{"id":3,"userid":"40"}]}}"#, LookupAnswer::Owner(B)),
-        (r#"{"result":"success","totalresults":0,"domains":[]}"#, LookupAnswer::NotFound),
-        (r#"{"result":"error","message":"Domain ID Not Found"}"#, LookupAnswer::NotFound),
-        (r#"{"result":"success","domains":{"domain":[{"userid":0}]}}"#, LookupAnswer::NotFound),
-        (r#"{"result":"success","domains":{"domain":[{"userid":"12x"}]}}"#, LookupAnswer::NotFound),
+        (
+            r#"{"result":"success","domains":{"domain":[{"id":3,"userid":"40"}]}}"#,
+            LookupAnswer::Owner(B),
+        ),
+        (
+            r#"{"result":"success","totalresults":0,"domains":[]}"#,
+            LookupAnswer::NotFound,
+        ),
+        (
+            r#"{"result":"error","message":"Domain ID Not Found"}"#,
+            LookupAnswer::NotFound,
+        ),
+        (
+            r#"{"result":"success","domains":{"domain":[{"userid":0}]}}"#,
+            LookupAnswer::NotFound,
+        ),
+        (
+            r#"{"result":"success","domains":{"domain":[{"userid":"12x"}]}}"#,
+            LookupAnswer::NotFound,
+        ),
         ("<html>", LookupAnswer::Unreadable),
     ];
     for (body, expected) in cases {
@@ -167,10 +303,19 @@ fn responses_with_other_clients_records_are_caught_at_any_depth() {
     let keys = || DEFAULT_OWNER_FIELDS.into_iter();
     let ok = |body: &str, clients: &[ClientId]| check_response(body.as_bytes(), keys(), clients);
     assert_eq!(ok(r#"{"result":"success","userid":12}"#, &[A]), Ok(()));
-    assert_eq!(ok(r#"{"invoices":{"invoice":[{"userid":"12"},{"userid":0}]}}"#, &[A]), Ok(()));
+    assert_eq!(
+        ok(
+            r#"{"invoices":{"invoice":[{"userid":"12"},{"userid":0}]}}"#,
+            &[A]
+        ),
+        Ok(())
+    );
     assert_eq!(ok(r#"{"a":[{"b":{"ClientID":""}}]}"#, &[A]), Ok(()));
     assert!(matches!(
-        ok(r#"{"invoices":{"invoice":[{"userid":"12"},{"userid":"40"}]}}"#, &[A]),
+        ok(
+            r#"{"invoices":{"invoice":[{"userid":"12"},{"userid":"40"}]}}"#,
+            &[A]
+        ),
         Err(ResponseViolation::ForeignOwner { .. })
     ));
     assert!(matches!(
@@ -181,6 +326,9 @@ fn responses_with_other_clients_records_are_caught_at_any_depth() {
         ok(r#"{"userid":"12 "}"#, &[A]),
         Err(ResponseViolation::ForeignOwner { .. })
     ));
-    assert_eq!(ok("result=success;userid=40", &[A]), Err(ResponseViolation::NotJson));
+    assert_eq!(
+        ok("result=success;userid=40", &[A]),
+        Err(ResponseViolation::NotJson)
+    );
     assert_eq!(ok(r#"{"userid":40}"#, &[A, B]), Ok(()));
 }

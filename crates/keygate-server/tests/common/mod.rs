@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use keygate_core::{Catalog, ConfigSecret};
-use keygate_server::config::{RateLimitConfig, ServerConfig, UpstreamConfig};
+use keygate_server::config::{ClientScopeConfig, RateLimitConfig, ServerConfig, UpstreamConfig};
 use keygate_server::App;
 use keygate_store::{Manager, RoleInput};
 
@@ -151,6 +151,8 @@ pub struct TestAppBuilder {
     max_body: Option<usize>,
     trusted_proxies: Vec<String>,
     rate_limit: Option<RateLimitConfig>,
+    client_scope: Option<ClientScopeConfig>,
+    catalog: Option<Catalog>,
 }
 
 impl TestAppBuilder {
@@ -184,6 +186,18 @@ impl TestAppBuilder {
         self
     }
 
+    /// How client-scope ownership lookups are cached.
+    pub fn client_scope(mut self, config: ClientScopeConfig) -> Self {
+        self.client_scope = Some(config);
+        self
+    }
+
+    /// Use this catalog (e.g. with custom actions) instead of the built-in one.
+    pub fn catalog(mut self, catalog: Catalog) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
     /// Request body limit.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = Some(bytes);
@@ -195,9 +209,13 @@ impl TestAppBuilder {
         let dir = tempfile::tempdir().unwrap();
         let db_url = format!("sqlite://{}", dir.path().join("keygate.db").display());
         let store = keygate_store::open(&db_url).await.unwrap();
-        let manager = Manager::new(store, Arc::new(Catalog::builtin()));
+        let catalog = self.catalog.unwrap_or_else(Catalog::builtin);
+        let manager = Manager::new(store, Arc::new(catalog));
         let mut config = ServerConfig::new("127.0.0.1:0", &db_url);
         config.access_flush_interval = Duration::from_millis(200);
+        if let Some(client_scope) = self.client_scope {
+            config.client_scope = client_scope;
+        }
         if let Some(bytes) = self.max_body {
             config.max_body_bytes = bytes;
         }
