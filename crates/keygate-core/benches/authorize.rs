@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the authorization hot path: `Snapshot::decide`
 //! for a hit, a hit on credentials with lifecycle settings (an expiry and a
-//! 2-entry IP allowlist), a wrong secret, an unknown identifier and a denied
+//! 2-entry IP allowlist), the same with each credential's own rate counted
+//! in the local limiter, a wrong secret, an unknown identifier and a denied
 //! action, and `Snapshot::build`, each at 1k, 100k and 1M credentials.
 //!
 //! Run with `cargo bench -p keygate-core --bench authorize`; see
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
-use keygate_core::{Call, Catalog, Decision, Snapshot};
+use keygate_core::{Call, Catalog, Decision, Rate, Snapshot};
 
 use common::{fixture, with_lifecycle, Probe, ALLOWED_IP, SIZES};
 
@@ -24,6 +25,10 @@ enum Case {
     /// A hit on a snapshot where every credential has an expiry (in the
     /// future) and a 2-entry allowlist, called from an allowed address.
     Lifecycle,
+    /// `Lifecycle` with every credential's own rate (one no run reaches),
+    /// each allowed call counted as the server counts it: the clock read,
+    /// then `Authenticated::count_call`.
+    Limited,
     WrongSecret,
     UnknownIdentifier,
     NotAllowed,
@@ -32,9 +37,10 @@ enum Case {
 impl Case {
     /// In running order: `Lifecycle` right after `Hit`, so the two are
     /// measured under the same conditions.
-    const ALL: [Case; 5] = [
+    const ALL: [Case; 6] = [
         Case::Hit,
         Case::Lifecycle,
+        Case::Limited,
         Case::WrongSecret,
         Case::UnknownIdentifier,
         Case::NotAllowed,
@@ -44,6 +50,7 @@ impl Case {
         match self {
             Case::Hit => "hit",
             Case::Lifecycle => "lifecycle",
+            Case::Limited => "limited",
             Case::WrongSecret => "wrong_secret",
             Case::UnknownIdentifier => "unknown_identifier",
             Case::NotAllowed => "not_allowed",
@@ -54,7 +61,7 @@ impl Case {
     /// is a real one of another credential.
     fn call<'p>(self, probe: &'p Probe, next: &'p Probe) -> Call<'p> {
         let (identifier, secret, action) = self.request(probe, next);
-        let ip = (self == Case::Lifecycle).then_some(ALLOWED_IP);
+        let ip = matches!(self, Case::Lifecycle | Case::Limited).then_some(ALLOWED_IP);
         Call::new(identifier, secret, action).from_ip(ip)
     }
 
@@ -62,7 +69,7 @@ impl Case {
     /// [`Case::call`]).
     fn request<'p>(self, probe: &'p Probe, next: &'p Probe) -> (&'p str, &'p str, &'p str) {
         match self {
-            Case::Hit | Case::Lifecycle => (
+            Case::Hit | Case::Lifecycle | Case::Limited => (
                 probe.identifier.as_str(),
                 probe.secret.as_str(),
                 probe.allowed,
@@ -85,7 +92,9 @@ impl Case {
 
     fn expected(self, decision: &Decision<'_>) -> bool {
         match self {
-            Case::Hit | Case::Lifecycle => matches!(decision, Decision::Allowed(_)),
+            Case::Hit | Case::Lifecycle | Case::Limited => {
+                matches!(decision, Decision::Allowed(_))
+            }
             Case::WrongSecret | Case::UnknownIdentifier => {
                 matches!(decision, Decision::AuthenticationFailed { .. })
             }
@@ -103,11 +112,17 @@ fn benches(c: &mut Criterion) {
         // The same credentials, each with an expiry and an allowlist.
         let lifecycle = Snapshot::build(&with_lifecycle(&fixture.source, None), catalog.clone());
         assert_eq!(lifecycle.len(), n);
+        let rate: Rate = "1000000/m".parse().unwrap();
+        let limited = Snapshot::build(
+            &with_lifecycle(&fixture.source, Some(rate)),
+            catalog.clone(),
+        );
         let probes = &fixture.probes;
 
         for case in Case::ALL {
             let snapshot = match case {
                 Case::Lifecycle => &lifecycle,
+                Case::Limited => &limited,
                 _ => &snapshot,
             };
             // A wrong fixture would time the wrong path: check a sample first.
@@ -115,7 +130,7 @@ fn benches(c: &mut Criterion) {
                 let decision = snapshot.decide(&case.call(&probes[i], &probes[(i + 1) % n]));
                 assert!(case.expected(&decision), "{} probe {i}", case.name());
             }
-            if case == Case::Lifecycle {
+            if matches!(case, Case::Lifecycle | Case::Limited) {
                 // From elsewhere the allowlist refuses: it is really checked.
                 let (identifier, secret, action) = case.request(&probes[0], &probes[1 % n]);
                 let outside =
@@ -140,7 +155,12 @@ fn benches(c: &mut Criterion) {
                     let next = if i + 1 == n { 0 } else { i + 1 };
                     let call = case.call(&probes[i], &probes[next]);
                     i = next;
-                    snapshot.decide(black_box(&call))
+                    let decision = snapshot.decide(black_box(&call));
+                    if let (Case::Limited, Decision::Allowed(grant)) = (case, &decision) {
+                        let over = grant.credential.count_call(None, now_nanos());
+                        assert!(over.is_none(), "the rate is one no run reaches");
+                    }
+                    decision
                 });
             });
             group.finish();
@@ -165,3 +185,10 @@ fn benches(c: &mut Criterion) {
 
 criterion_group!(authorize, benches);
 criterion_main!(authorize);
+
+/// The server's limiter clock: nanoseconds since the Unix epoch.
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}

@@ -37,6 +37,14 @@ impl IpNet {
         Some(Self { network, prefix })
     }
 
+    /// An IPv4 network as its address and prefix length; `None` for IPv6.
+    pub fn v4_parts(&self) -> Option<(u32, u8)> {
+        match self.network {
+            IpAddr::V4(v4) => Some((u32::from(v4), self.prefix)),
+            IpAddr::V6(_) => None,
+        }
+    }
+
     /// Whether `address` is in this network.
     pub fn contains(&self, address: IpAddr) -> bool {
         match (self.network, canonical(address)) {

@@ -112,6 +112,39 @@ impl SecretHashes {
     }
 }
 
+/// Bytes of each hash a [`ShortHashes`] keeps: 128 bits, as hard to find a
+/// preimage for as the secret (≈190 bits) is to guess, and half the room.
+pub const SHORT_HASH_LEN: usize = 16;
+
+/// The first [`SHORT_HASH_LEN`] bytes of both [`SecretHashes`]: what the
+/// snapshot keeps in a credential's slot, so that the identifier, both
+/// hashes and every lifecycle setting a call reads fit in two cache lines.
+/// The store keeps the full hashes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ShortHashes {
+    direct: [u8; SHORT_HASH_LEN],
+    md5: [u8; SHORT_HASH_LEN],
+}
+
+impl SecretHashes {
+    /// The prefixes the snapshot compares.
+    pub fn short(&self) -> ShortHashes {
+        let mut short = ShortHashes {
+            direct: [0; SHORT_HASH_LEN],
+            md5: [0; SHORT_HASH_LEN],
+        };
+        short.direct.copy_from_slice(&self.direct[..SHORT_HASH_LEN]);
+        short.md5.copy_from_slice(&self.md5[..SHORT_HASH_LEN]);
+        short
+    }
+}
+
+impl std::fmt::Debug for ShortHashes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShortHashes(<redacted>)")
+    }
+}
+
 impl std::fmt::Debug for SecretHashes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretHashes(<redacted>)")
@@ -134,6 +167,14 @@ impl PresentedSecret {
     pub fn matches(&self, hashes: &SecretHashes) -> bool {
         let direct = self.0.ct_eq(&hashes.direct);
         let md5 = self.0.ct_eq(&hashes.md5);
+        (direct | md5).into()
+    }
+
+    /// [`PresentedSecret::matches`] against the snapshot's prefixes.
+    pub fn matches_short(&self, hashes: &ShortHashes) -> bool {
+        let presented = &self.0[..SHORT_HASH_LEN];
+        let direct = presented.ct_eq(&hashes.direct);
+        let md5 = presented.ct_eq(&hashes.md5);
         (direct | md5).into()
     }
 }

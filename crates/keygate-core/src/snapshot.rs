@@ -15,7 +15,10 @@ use crate::model::{AdminId, ClientId, Lifecycle, RoleId};
 use crate::net::IpNet;
 use crate::params::{CanonicalParams, Special};
 use crate::rate::Rate;
-use crate::secret::{PresentedSecret, SecretHashes};
+use crate::secret::{PresentedSecret, SecretHashes, ShortHashes};
+
+mod hot;
+use hot::Hot;
 
 /// An admin as the snapshot needs it.
 #[derive(Clone, Debug)]
@@ -234,6 +237,7 @@ pub struct Grant<'a> {
 pub struct Authenticated<'a> {
     snapshot: &'a Snapshot,
     identifier: &'a str,
+    hot: &'a Hot,
     admin: u32,
     role_set: u32,
     extra: u32,
@@ -266,15 +270,24 @@ impl<'a> Authenticated<'a> {
 
     /// The credential's own rate limit, if it has one.
     pub fn rate_limit(&self) -> Option<Rate> {
-        self.snapshot.extra(self.extra).and_then(|e| e.rate_limit)
+        self.hot.rate()
+    }
+
+    /// Counts one call against the credential's rate (its own, else
+    /// `default`) in this process's limiter, whose state lives in the
+    /// credential's slot: `None` when it fits (or there is no rate), else
+    /// how long until one would. `now`: nanoseconds since the Unix epoch.
+    pub fn count_call(&self, default: Option<Rate>, now: u64) -> Option<std::time::Duration> {
+        let rate = self.hot.rate().or(default)?;
+        self.hot.count_call(rate, now)
     }
 
     /// The WHMCS clients the credential is bound to, sorted; empty: not
     /// client-scoped.
     pub fn client_ids(&self) -> &'a [ClientId] {
         match self.snapshot.extra(self.extra) {
-            Some(extra) => &extra.client_ids,
-            None => &[],
+            Some(extra) if self.hot.scoped() => &extra.client_ids,
+            _ => &[],
         }
     }
 
@@ -308,23 +321,15 @@ pub struct Snapshot {
     /// Lifecycle settings of the credentials that have any (most have
     /// none): a slot's `extra` is an index + 1 here, 0 for none.
     extras: Vec<Extra>,
-    unmatchable: SecretHashes,
+    unmatchable: ShortHashes,
 }
 
-/// Allowlist networks kept inside an [`Extra`].
-const INLINE_NETS: usize = 2;
-
 /// What few credentials carry beyond the common case, kept out of the slot
-/// so the slot stays two cache lines.
+/// so the slot stays two cache lines: read only by the calls that need it.
 #[derive(Debug)]
 struct Extra {
-    enabled: bool,
-    /// The first networks of the allowlist, in place: most lists are short,
-    /// and a separate allocation would be one more cache miss per call.
-    allow_first: [Option<IpNet>; INLINE_NETS],
-    /// The rest of a longer allowlist.
-    allow_more: Box<[IpNet]>,
-    rate_limit: Option<Rate>,
+    /// An allowlist that does not fit the slot (IPv6, or long).
+    allow: Box<[IpNet]>,
     /// A rotation's previous secret and the unix second it stops.
     old_secret: Option<(SecretHashes, i64)>,
     /// The client scope, sorted; empty: not scoped.
@@ -332,48 +337,30 @@ struct Extra {
 }
 
 impl Extra {
-    /// The extra `credential` needs, if any.
-    fn of(credential: &CredentialEntry) -> Option<Extra> {
+    /// The extra `credential` needs beside its slot's `hot` part, if any.
+    fn of(credential: &CredentialEntry, hot: &Hot) -> Option<Extra> {
         let lifecycle = &credential.lifecycle;
-        let plain = lifecycle.enabled
-            && lifecycle.allow_ips.is_empty()
-            && lifecycle.rate_limit.is_none()
-            && lifecycle.client_ids.is_empty()
-            && credential.old_secret.is_none();
-        (!plain).then(|| {
-            let nets = &lifecycle.allow_ips;
-            let mut allow_first = [None; INLINE_NETS];
-            for (slot, net) in allow_first.iter_mut().zip(nets) {
-                *slot = Some(*net);
-            }
+        let needed = hot.allowlist_in_extra()
+            || !lifecycle.client_ids.is_empty()
+            || credential.old_secret.is_some();
+        needed.then(|| {
+            let mut client_ids = lifecycle.client_ids.clone();
+            client_ids.sort_unstable();
+            client_ids.dedup();
             Extra {
-                enabled: lifecycle.enabled,
-                allow_first,
-                allow_more: nets.iter().skip(INLINE_NETS).copied().collect(),
-                rate_limit: lifecycle.rate_limit,
-                old_secret: credential.old_secret.clone(),
-                client_ids: {
-                    let mut ids = lifecycle.client_ids.clone();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    ids.into()
+                allow: match hot.allowlist_in_extra() {
+                    true => lifecycle.allow_ips.as_slice().into(),
+                    false => Box::default(),
                 },
+                old_secret: credential.old_secret.clone(),
+                client_ids: client_ids.into(),
             }
         })
     }
 
-    /// Whether `ip` may call: any address without an allowlist.
+    /// Whether the extra's allowlist admits `ip`.
     fn admits(&self, ip: Option<IpAddr>) -> bool {
-        let mut nets = self
-            .allow_first
-            .iter()
-            .flatten()
-            .chain(self.allow_more.iter());
-        match (self.allow_first[0], ip) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(_), Some(ip)) => nets.any(|net| net.contains(ip)),
-        }
+        ip.is_some_and(|ip| self.allow.iter().any(|net| net.contains(ip)))
     }
 }
 
@@ -438,7 +425,8 @@ impl Snapshot {
                     index
                 }
             };
-            let extra = match Extra::of(cred) {
+            let hot = Hot::of(&cred.lifecycle);
+            let extra = match Extra::of(cred, &hot) {
                 Some(extra) => {
                     extras.push(extra);
                     to_u32(extras.len())
@@ -447,11 +435,12 @@ impl Snapshot {
             };
             credentials.push(NewSlot {
                 identifier: &cred.identifier,
-                hashes: &cred.hashes,
+                hashes: cred.hashes.short(),
                 admin,
                 role_set,
                 expires_at: cred.lifecycle.expires_at.unwrap_or(i64::MAX),
                 extra,
+                hot,
             });
         }
         role_sets.shrink_to_fit();
@@ -462,7 +451,21 @@ impl Snapshot {
             admins,
             role_sets,
             extras,
-            unmatchable: SecretHashes::unmatchable(),
+            unmatchable: SecretHashes::unmatchable().short(),
+        }
+    }
+
+    /// Takes over `previous`'s local rate-limit state for every credential
+    /// in both that kept its rate: a rebuild must not hand out a fresh
+    /// budget. Calls decided on `previous` between this and the swap are
+    /// not carried over (a few calls at most, at a change).
+    pub fn carry_limits_from(&self, previous: &Snapshot) {
+        for slot in self.credentials.slots.iter().filter(|s| s.home != EMPTY) {
+            let identifier = self.credentials.identifier(slot);
+            let home = previous.credentials.home(identifier);
+            if let Some(old) = previous.credentials.get_from(home, identifier) {
+                slot.hot.carry_from(&old.hot);
+            }
         }
     }
 
@@ -513,10 +516,13 @@ impl Snapshot {
             Verdict::Disabled(identifier) => return Decision::Disabled { identifier, action },
             Verdict::Expired(identifier) => return Decision::Expired { identifier, action },
         };
-        if !self
-            .extra(credential.extra)
-            .is_none_or(|e| e.admits(call.ip))
-        {
+        let admitted = match credential.hot.allowlist_in_extra() {
+            true => self
+                .extra(credential.extra)
+                .is_some_and(|e| e.admits(call.ip)),
+            false => credential.hot.admits(call.ip),
+        };
+        if !admitted {
             return Decision::IpNotAllowed { credential, action };
         }
         if call.action.is_empty() {
@@ -554,12 +560,15 @@ impl Snapshot {
         if let (Some(slot), Some(id)) = (found, action) {
             self.role_sets.prefetch(slot.role_set, id);
         }
-        // Likewise the lifecycle extra, for the few credentials with one.
-        if let Some(extra) = found.and_then(|slot| self.extra(slot.extra)) {
-            prefetch(extra);
+        // Likewise the extra, for the few credentials whose allowlist is
+        // there (a rotation's old secret is read only on a mismatch).
+        if let Some(slot) = found.filter(|slot| slot.hot.allowlist_in_extra()) {
+            if let Some(extra) = self.extra(slot.extra) {
+                prefetch(extra);
+            }
         }
         let hashes = found.map_or(&self.unmatchable, |slot| &slot.hashes);
-        let secret_ok = digest.matches(hashes);
+        let secret_ok = digest.matches_short(hashes);
         let Some(slot) = found else {
             return (Verdict::Failed, action);
         };
@@ -575,7 +584,7 @@ impl Snapshot {
             return (Verdict::Failed, action);
         }
         let identifier = self.credentials.identifier(slot);
-        if extra.is_some_and(|e| !e.enabled) {
+        if slot.hot.disabled() {
             return (Verdict::Disabled(identifier), action);
         }
         if call.now >= slot.expires_at {
@@ -584,6 +593,7 @@ impl Snapshot {
         let credential = Authenticated {
             snapshot: self,
             identifier,
+            hot: &slot.hot,
             admin: slot.admin,
             role_set: slot.role_set,
             extra: slot.extra,
@@ -728,7 +738,7 @@ const EMPTY: u32 = u32::MAX;
 #[derive(Clone)]
 #[repr(C, align(64))]
 struct Slot {
-    hashes: SecretHashes,
+    hashes: ShortHashes,
     id: [u8; INLINE_ID],
     /// Unix seconds from which the credential is expired; `i64::MAX`: never.
     expires_at: i64,
@@ -740,12 +750,14 @@ struct Slot {
     role_set: u32,
     /// Index + 1 into [`Snapshot::extras`]; 0: none.
     extra: u32,
+    /// Enabled state, inline allowlist, own rate and local limiter state.
+    hot: Hot,
 }
 
 impl Slot {
     fn empty() -> Self {
         Self {
-            hashes: SecretHashes::unmatchable(),
+            hashes: SecretHashes::unmatchable().short(),
             id: [0; INLINE_ID],
             expires_at: i64::MAX,
             home: EMPTY,
@@ -754,6 +766,7 @@ impl Slot {
             admin: 0,
             role_set: 0,
             extra: 0,
+            hot: Hot::plain(),
         }
     }
 }
@@ -761,11 +774,12 @@ impl Slot {
 /// A credential on its way into a [`Table`].
 struct NewSlot<'s> {
     identifier: &'s str,
-    hashes: &'s SecretHashes,
+    hashes: ShortHashes,
     admin: u32,
     role_set: u32,
     expires_at: i64,
     extra: u32,
+    hot: Hot,
 }
 
 /// Credentials by identifier, each stored in its slot.
@@ -823,11 +837,12 @@ impl Table {
                 .take_while(|s| s.home == home)
                 .find(|s| table.matches_in(new.identifier, s))
             {
-                existing.hashes = new.hashes.clone();
+                existing.hashes = new.hashes;
                 existing.admin = new.admin;
                 existing.role_set = new.role_set;
                 existing.expires_at = new.expires_at;
                 existing.extra = new.extra;
+                existing.hot = new.hot;
                 continue;
             }
             if slots.len() < home as usize {
@@ -847,7 +862,7 @@ impl Table {
         let bytes = new.identifier.as_bytes();
         let inline = bytes.len().min(INLINE_ID);
         let mut slot = Slot {
-            hashes: new.hashes.clone(),
+            hashes: new.hashes,
             id: [0; INLINE_ID],
             expires_at: new.expires_at,
             home,
@@ -856,6 +871,7 @@ impl Table {
             admin: new.admin,
             role_set: new.role_set,
             extra: new.extra,
+            hot: new.hot.clone(),
         };
         slot.id[..inline].copy_from_slice(&bytes[..inline]);
         if bytes.len() > INLINE_ID {
@@ -958,11 +974,12 @@ mod table_tests {
             .zip(&hashes)
             .map(|(&(identifier, _, admin), hashes)| NewSlot {
                 identifier,
-                hashes,
+                hashes: hashes.short(),
                 admin,
                 role_set: 0,
                 expires_at: i64::MAX,
                 extra: 0,
+                hot: Hot::plain(),
             })
             .collect();
         Table::build(new)
@@ -996,7 +1013,7 @@ mod table_tests {
             let slot = get(&table, id).expect(id);
             assert_eq!(slot.admin, i as u32);
             assert_eq!(table.identifier(slot), id);
-            assert!(slot.hashes.verify(id));
+            assert!(PresentedSecret::of(id).matches_short(&slot.hashes));
         }
         for absent in [
             "",
@@ -1031,7 +1048,7 @@ mod table_tests {
         assert_eq!(table.len, 2);
         let slot = get(&table, "same").unwrap();
         assert_eq!(slot.admin, 2);
-        assert!(slot.hashes.verify("b"));
+        assert!(PresentedSecret::of("b").matches_short(&slot.hashes));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the decision with a local rate limit, as the
 //! gateway and the sidecar make it: `Snapshot::decide` and then
-//! `Limits::over_rate` (the server's own call: the credential's key, then
-//! `RateLimiter::local().hit`), at 1k, 100k and 1M credentials.
+//! `Limits::check_in_snapshot` and `Limits::finish` (the server's own calls:
+//! a local limit is counted in the credential's slot), at 1k, 100k and 1M
+//! credentials.
 //!
 //! Three groups, on keygate-core's bench data (`benches/common/mod.rs`
 //! there, the same seeded credentials and shuffled probes):
@@ -15,10 +16,8 @@
 //! - `decide_limited/limited`: the same decision plus the rate-limit check.
 //!
 //! `limited / decide` is what the local limiter adds; `limited / plain` is
-//! the lifecycle hot path against the plain one. The rate is one no key
-//! reaches here, so every call is allowed (the common case) and each key is
-//! updated in place; at 1M most keys are new to the limiter (it holds at
-//! most 100,000, expired ones go first).
+//! the lifecycle hot path against the plain one. The rate is one no
+//! credential reaches here, so every call is allowed (the common case).
 //!
 //! Run with `cargo bench -p keygate-server --bench decide_limited`; see
 //! docs/benchmarks.md.
@@ -68,12 +67,12 @@ fn call(probe: &Probe) -> Call<'_> {
 /// Decides `call` and, as the server does for an allowed call, counts it
 /// against the credential's rate; `Some(seconds)` when over it.
 fn decide_limited(snapshot: &Snapshot, limits: &Limits, call: &Call<'_>) -> Option<u64> {
-    match snapshot.decide(call) {
-        Decision::Allowed(grant) => {
-            ready(limits.over_rate(grant.credential.identifier(), grant.credential.rate_limit()))
-        }
-        other => panic!("expected Allowed, got {other:?}"),
-    }
+    let decision = snapshot.decide(call);
+    let Decision::Allowed(grant) = &decision else {
+        panic!("expected Allowed, got {decision:?}")
+    };
+    let check = limits.check_in_snapshot(&decision);
+    ready(limits.finish(check, grant.credential.identifier()))
 }
 
 /// A group measured as keygate-core's `authorize` groups are.

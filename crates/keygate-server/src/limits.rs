@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use keygate_core::rate::Period;
-use keygate_core::{Decision, Rate};
+use keygate_core::{Authenticated, Decision, Rate};
 
 use crate::config::RateLimitConfig;
 use crate::ratelimit::{RateLimiter, Verdict};
@@ -110,6 +110,32 @@ impl Limits {
         }
     }
 
+    /// Counts the call `decision` is about. Local limits are counted here,
+    /// in the credential's slot (no map, no key, no lock); shared ones are
+    /// left to [`Limits::over_rate`], which awaits Redis.
+    pub fn check_in_snapshot(&self, decision: &Decision<'_>) -> RateCheck {
+        let Some(credential) = counted_credential(decision) else {
+            return RateCheck::NotCounted;
+        };
+        if self.limiter.is_shared() {
+            return RateCheck::Shared(credential.rate_limit());
+        }
+        match credential.count_call(self.default, now_nanos()) {
+            None => RateCheck::Fits,
+            Some(wait) => RateCheck::Over(crate::ratelimit::retry_after_secs(wait)),
+        }
+    }
+
+    /// Seconds to wait, once a [`RateCheck`] is complete: a shared one is
+    /// counted in Redis now.
+    pub async fn finish(&self, check: RateCheck, identifier: &str) -> Option<u64> {
+        match check {
+            RateCheck::NotCounted | RateCheck::Fits => None,
+            RateCheck::Over(retry) => Some(retry),
+            RateCheck::Shared(own) => self.over_rate(identifier, own).await,
+        }
+    }
+
     /// Whether shared limits are being answered locally (Redis is down).
     pub fn degraded(&self) -> bool {
         self.limiter.degraded()
@@ -120,17 +146,39 @@ fn failure_key(ip: IpAddr) -> String {
     format!("fail:{ip}")
 }
 
-/// For a call that counts against its credential's rate (authenticated
-/// and from an allowed address), the credential's own rate, if any.
-pub fn counted_rate(decision: &Decision<'_>) -> Option<Option<Rate>> {
+/// The credential a call counts against (authenticated and from an
+/// allowed address), if it counts.
+fn counted_credential<'d, 'a>(decision: &'d Decision<'a>) -> Option<&'d Authenticated<'a>> {
     match decision {
-        Decision::Allowed(grant) => Some(grant.credential.rate_limit()),
+        Decision::Allowed(grant) => Some(&grant.credential),
         Decision::ActionMissing(credential) | Decision::ActionNotAllowed { credential, .. } => {
-            Some(credential.rate_limit())
+            Some(credential)
         }
         Decision::AuthenticationFailed { .. }
         | Decision::Disabled { .. }
         | Decision::Expired { .. }
         | Decision::IpNotAllowed { .. } => None,
     }
+}
+
+/// A call's rate limit, as far as it is decided while the snapshot is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateCheck {
+    /// The call does not count (it failed before its credential was known
+    /// to be usable).
+    NotCounted,
+    /// Counted locally: within the rate (or no rate applies).
+    Fits,
+    /// Counted locally: over the rate; seconds to wait.
+    Over(u64),
+    /// Counted in Redis, after the snapshot is released: the credential's
+    /// own rate, if any.
+    Shared(Option<Rate>),
+}
+
+/// Nanoseconds since the Unix epoch: the local limiter's clock.
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }

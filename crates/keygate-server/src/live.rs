@@ -29,7 +29,7 @@ impl LiveSnapshot {
         store: Arc<dyn Store>,
         catalog: Arc<Catalog>,
     ) -> keygate_store::Result<Self> {
-        let initial = build(&*store, &catalog).await?;
+        let initial = build(&*store, &catalog, None).await?;
         Ok(Self {
             current: ArcSwap::from_pointee(initial),
             store,
@@ -46,14 +46,16 @@ impl LiveSnapshot {
         let current = self.load().revision();
         let result = match self.store.revision().await {
             Ok(revision) if revision == current => Ok(()),
-            Ok(_) => build(&*self.store, &self.catalog).await.map(|snapshot| {
-                tracing::debug!(
-                    revision = snapshot.revision(),
-                    credentials = snapshot.len(),
-                    "snapshot reloaded"
-                );
-                self.store(snapshot);
-            }),
+            Ok(_) => build(&*self.store, &self.catalog, Some(self.current.load_full()))
+                .await
+                .map(|snapshot| {
+                    tracing::debug!(
+                        revision = snapshot.revision(),
+                        credentials = snapshot.len(),
+                        "snapshot reloaded"
+                    );
+                    self.store(snapshot);
+                }),
             Err(e) => Err(e),
         };
         match result {
@@ -89,13 +91,24 @@ impl LiveSnapshot {
 }
 
 /// Reads the store and builds a fresh snapshot (off the async runtime,
-/// since building a large one takes a while).
-async fn build(store: &dyn Store, catalog: &Arc<Catalog>) -> keygate_store::Result<Snapshot> {
+/// since building a large one takes a while), carrying over `previous`'s
+/// local rate-limit state.
+async fn build(
+    store: &dyn Store,
+    catalog: &Arc<Catalog>,
+    previous: Option<Arc<Snapshot>>,
+) -> keygate_store::Result<Snapshot> {
     let source = store.snapshot_source().await?;
     let catalog = catalog.clone();
-    tokio::task::spawn_blocking(move || Snapshot::build(&source, catalog))
-        .await
-        .map_err(|e| keygate_store::Error::Unavailable(format!("snapshot build failed: {e}")))
+    tokio::task::spawn_blocking(move || {
+        let snapshot = Snapshot::build(&source, catalog);
+        if let Some(previous) = previous {
+            snapshot.carry_limits_from(&previous);
+        }
+        snapshot
+    })
+    .await
+    .map_err(|e| keygate_store::Error::Unavailable(format!("snapshot build failed: {e}")))
 }
 
 /// Keeps `live` current with changes from other processes until

@@ -19,7 +19,6 @@ use keygate_core::params::RawPair;
 use keygate_core::{Call, CanonicalParams, Decision};
 
 use crate::calls::CallLog;
-use crate::limits::counted_rate;
 use crate::metrics::{Endpoint, Outcome};
 use crate::{scope, AppState};
 
@@ -111,7 +110,7 @@ pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
     if let Some(credential) = decision.credential() {
         state.access.record(credential.identifier());
     }
-    let rate = counted_rate(&decision);
+    let rate = state.limits.check_in_snapshot(&decision);
     let failed = matches!(decision, Decision::AuthenticationFailed { .. });
     let (answer, identifier) = answer_for(decision);
     drop(snapshot);
@@ -121,11 +120,9 @@ pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
             return log.finish(&state, Outcome::Throttled, "-", response);
         }
     }
-    if let Some(own) = rate {
-        if let Some(retry) = state.limits.over_rate(&identifier, own).await {
-            let response = rate_limited(retry, None);
-            return log.finish(&state, Outcome::RateLimited, &identifier, response);
-        }
+    if let Some(retry) = state.limits.finish(rate, &identifier).await {
+        let response = rate_limited(retry, None);
+        return log.finish(&state, Outcome::RateLimited, &identifier, response);
     }
     let (outcome, response) = match answer {
         Answer::Ready(outcome, response) => (outcome, response),

@@ -14,7 +14,6 @@ use keygate_core::{Call, CanonicalParams, Decision};
 
 use crate::calls::CallLog;
 use crate::client_ip::client_ip;
-use crate::limits::counted_rate;
 use crate::metrics::{Endpoint, Outcome};
 use crate::params::{self, ParamsError};
 use crate::response::{self, Format};
@@ -75,7 +74,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     };
     let denial = denial(&decision, &call);
     let scoped = scoped_call(&decision, &call);
-    let rate = counted_rate(&decision);
+    let rate = state.limits.check_in_snapshot(&decision);
     let failed = matches!(decision, Decision::AuthenticationFailed { .. });
     drop(snapshot);
     if failed {
@@ -84,11 +83,9 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
             return log.finish(&state, Outcome::Throttled, "-", response);
         }
     }
-    if let Some(own) = rate {
-        if let Some(retry) = state.limits.over_rate(&identifier, own).await {
-            let response = response::limited(format, "Rate limit exceeded", retry);
-            return log.finish(&state, Outcome::RateLimited, &identifier, response);
-        }
+    if let Some(retry) = state.limits.finish(rate, &identifier).await {
+        let response = response::limited(format, "Rate limit exceeded", retry);
+        return log.finish(&state, Outcome::RateLimited, &identifier, response);
     }
     if let Some((outcome, status, message)) = denial {
         let response = response::error(format, status, &message);

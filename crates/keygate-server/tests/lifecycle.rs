@@ -258,6 +258,53 @@ async fn rate_limits_answer_429_with_retry_after_in_the_requested_format() {
 }
 
 #[tokio::test]
+async fn a_local_budget_survives_snapshot_rebuilds_until_its_rate_changes() {
+    let whmcs = FakeWhmcs::start().await;
+    let app = TestApp::builder()
+        .upstream(&whmcs.url)
+        .rate_limit(RateLimitConfig {
+            default: Some("3/h".parse().unwrap()),
+            failed_auth_per_minute: 0,
+            ..RateLimitConfig::default()
+        })
+        .start()
+        .await;
+    let (id, secret) = app.seed().await;
+    let calls = form(&id, &secret);
+    for _ in 0..3 {
+        assert_eq!(call(&app, &calls, &[]).await.0, 200);
+    }
+    assert_eq!(call(&app, &calls, &[]).await.0, 429);
+    // Changes elsewhere rebuild the snapshot (the limiter's state lives in
+    // it): the spent budget stays spent.
+    let (other, _) = app
+        .manager
+        .generate_credential("alice", "other", &["Tickets".into()], Default::default())
+        .await
+        .unwrap();
+    let described = CredentialEdit {
+        description: Some("renamed".into()),
+        ..CredentialEdit::default()
+    };
+    edit(&app, &id, described).await;
+    assert_ne!(other.identifier, id);
+    assert_eq!(
+        call(&app, &calls, &[]).await.0,
+        429,
+        "a rebuild gave a fresh budget"
+    );
+    // A new rate is a new budget.
+    let own = CredentialEdit {
+        rate_limit: Some(Some("2/h".parse().unwrap())),
+        ..CredentialEdit::default()
+    };
+    edit(&app, &id, own).await;
+    assert_eq!(call(&app, &calls, &[]).await.0, 200);
+    assert_eq!(call(&app, &calls, &[]).await.0, 200);
+    assert_eq!(call(&app, &calls, &[]).await.0, 429);
+}
+
+#[tokio::test]
 async fn too_many_failed_authentications_cool_an_address_down() {
     let whmcs = FakeWhmcs::start().await;
     let app = TestApp::builder()

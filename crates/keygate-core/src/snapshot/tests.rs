@@ -268,6 +268,16 @@ fn lifecycle_table() {
             with("office", &|c| {
                 c.lifecycle.allow_ips = nets(&["203.0.113.0/24", "2001:db8::/32"])
             }),
+            // Two IPv4 networks live in the slot; three, or IPv6, in the extra.
+            with("branch", &|c| {
+                c.lifecycle.allow_ips = nets(&["203.0.113.0/24", "10.0.0.0/8"])
+            }),
+            with("wide", &|c| {
+                c.lifecycle.allow_ips = nets(&["203.0.113.0/24", "10.0.0.0/8", "192.0.2.7"])
+            }),
+            with("anywhere4", &|c| {
+                c.lifecycle.allow_ips = nets(&["0.0.0.0/0"])
+            }),
             with("rotating", &|c| {
                 c.hashes = SecretHashes::of("new-secret");
                 c.old_secret = Some((SecretHashes::of(SECRET), NOW + 60));
@@ -303,6 +313,16 @@ fn lifecycle_table() {
         ("office", SECRET, None, Got::IpNotAllowed),
         ("office", "wrong", Some("198.51.100.1"), Got::AuthFailed),
         ("plain", SECRET, Some("198.51.100.1"), Got::Allowed),
+        ("branch", SECRET, Some("10.200.0.1"), Got::Allowed),
+        ("branch", SECRET, Some("::ffff:203.0.113.200"), Got::Allowed),
+        ("branch", SECRET, Some("11.0.0.1"), Got::IpNotAllowed),
+        ("branch", SECRET, Some("2001:db8::5"), Got::IpNotAllowed),
+        ("branch", SECRET, None, Got::IpNotAllowed),
+        ("wide", SECRET, Some("192.0.2.7"), Got::Allowed),
+        ("wide", SECRET, Some("192.0.2.8"), Got::IpNotAllowed),
+        ("wide", SECRET, Some("10.0.0.1"), Got::Allowed),
+        ("anywhere4", SECRET, Some("198.51.100.1"), Got::Allowed),
+        ("anywhere4", SECRET, Some("2001:db8::5"), Got::IpNotAllowed),
         // both secrets during the overlap, only the new one after it
         ("rotating", SECRET, None, Got::Allowed),
         ("rotating", "new-secret", None, Got::Allowed),
@@ -346,4 +366,51 @@ fn a_credential_s_rate_limit_is_in_the_snapshot() {
     let rate = |id| snapshot.authenticate(id, SECRET).unwrap().rate_limit();
     assert_eq!(rate("limited").map(|r| r.to_string()), Some("5/s".into()));
     assert_eq!(rate("plain"), None);
+}
+
+#[test]
+fn the_local_limiter_counts_in_the_slot_and_survives_rebuilds() {
+    const SEC: u64 = 1_000_000_000;
+    let now = 1_800_000_000 * SEC;
+    let mut own = cred("own", 1, &[10]);
+    own.lifecycle.rate_limit = Some("2/s".parse().unwrap());
+    let mut source = SnapshotSource {
+        revision: 1,
+        admins: vec![admin(1, "alice", true)],
+        roles: vec![role(10, "Tickets", &["OpenTicket"])],
+        credentials: vec![own, cred("default", 1, &[10]), cred("unlimited", 1, &[10])],
+    };
+    let catalog = Arc::new(Catalog::builtin());
+    let first = Snapshot::build(&source, catalog.clone());
+    let count = |snapshot: &Snapshot, id: &str, default: Option<&str>, at: u64| {
+        let default = default.map(|d| d.parse().unwrap());
+        let credential = snapshot.authenticate(id, SECRET).unwrap();
+        credential.count_call(default, at)
+    };
+    // A burst of the rate, then a wait of one emission interval.
+    assert_eq!(count(&first, "own", None, now), None);
+    assert_eq!(
+        count(&first, "own", Some("100/s"), now),
+        None,
+        "its own rate wins"
+    );
+    assert_eq!(
+        count(&first, "own", None, now),
+        Some(std::time::Duration::from_millis(500))
+    );
+    assert_eq!(count(&first, "default", Some("1/s"), now), None);
+    assert!(count(&first, "default", Some("1/s"), now).is_some());
+    assert_eq!(count(&first, "unlimited", None, now), None);
+    // A rebuild keeps the spent budgets of credentials whose rate is unchanged.
+    source.revision = 2;
+    let second = Snapshot::build(&source, catalog.clone());
+    second.carry_limits_from(&first);
+    assert!(count(&second, "own", None, now).is_some());
+    assert!(count(&second, "default", Some("1/s"), now).is_some());
+    assert_eq!(count(&second, "own", None, now + SEC), None, "refilled");
+    // A changed rate starts afresh.
+    source.credentials[0].lifecycle.rate_limit = Some("3/s".parse().unwrap());
+    let third = Snapshot::build(&source, catalog);
+    third.carry_limits_from(&second);
+    assert_eq!(count(&third, "own", None, now), None);
 }

@@ -136,10 +136,17 @@ pub(super) async fn load_credentials(
     if credentials.is_empty() {
         return Ok(credentials);
     }
+    // The links of the credentials loaded, not of all: generating one
+    // credential must not read every other one's roles.
     let links = sqlx::query(
         "SELECT cr.credential_id, r.id, r.name FROM credential_roles cr \
-         JOIN roles r ON r.id = cr.role_id ORDER BY r.name_key",
+         JOIN roles r ON r.id = cr.role_id JOIN credentials c ON c.id = cr.credential_id \
+         WHERE (?1 IS NULL OR c.admin_id = ?1) AND (?2 IS NULL OR c.id = ?2) \
+         AND (?3 IS NULL OR c.identifier = ?3) ORDER BY r.name_key",
     )
+    .bind(admin)
+    .bind(id)
+    .bind(identifier)
     .fetch_all(&mut *conn)
     .await?;
     let mut by_credential: HashMap<i64, Vec<RoleRef>> = HashMap::new();
