@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use keygate_core::model::ClientId;
+use keygate_core::params::{MASTER_PAIRS, MAX_INPUT_VARS};
 use keygate_core::scope::{self, Lookup, LookupAnswer, ObjectLookup, ScopeRefusal};
-use keygate_core::{CanonicalParams, Catalog};
+use keygate_core::{CanonicalParams, Catalog, ParamError};
 
 use crate::config::ClientScopeConfig;
 use crate::metrics::Outcome;
@@ -83,9 +84,12 @@ impl OwnerCache {
 
 /// A scoped call that may be forwarded, and what its answer must pass.
 pub struct Admitted<'c> {
-    /// Response keys holding client ids; `None`: the rule is `public`.
-    pub owner_keys: Option<Vec<&'c str>>,
-    /// A client parameter keygate set (sidecar: the caller must set it).
+    /// The rule's response keys holding client ids (checked besides
+    /// `DEFAULT_OWNER_FIELDS`); `None`: the rule is `public`, whose answers
+    /// hold no client data.
+    pub owner_keys: Option<&'c [Box<str>]>,
+    /// A client parameter to add to the forwarded call (the sidecar's
+    /// caller must add it).
     pub set: Option<(&'c str, ClientId)>,
 }
 
@@ -157,18 +161,16 @@ impl Refusal {
     }
 }
 
-/// Checks a scoped call of `action` against its rule; sets the client
-/// parameter when the rule says so (`set_params`: the gateway), and looks
-/// up the owner of a named object through `upstream` (none: the sidecar
-/// without one, which refuses object rules).
+/// Checks a scoped call of `action` against its rule, and looks up the
+/// owner of a named object through `upstream` (none: the sidecar without
+/// one, which refuses object rules).
 pub async fn admit<'c>(
     catalog: &'c Catalog,
     cache: &OwnerCache,
     upstream: Option<&Upstream>,
     action: &str,
     clients: &[ClientId],
-    params: &mut CanonicalParams,
-    set_params: bool,
+    params: &CanonicalParams,
 ) -> Result<Admitted<'c>, Refusal> {
     let plan = scope::check(catalog.scope_rule(action), clients, params)
         .map_err(|refusal| Refusal::of(refusal, action))?;
@@ -181,21 +183,18 @@ pub async fn admit<'c>(
             return Err(Refusal::outside(lookup.param));
         }
     }
-    if let (true, Some((param, client))) = (set_params, plan.set) {
-        params
-            .set_plain(param, client.0.to_string().into_bytes())
-            .map_err(|e| Refusal {
-                outcome: Outcome::BadRequest,
-                status: StatusCode::BAD_REQUEST,
-                message: e.to_string(),
-                param: None,
-            })?;
+    // The added client parameter counts against PHP's max_input_vars too.
+    let added = usize::from(plan.set.is_some());
+    if params.forwarded_pairs() + added + MASTER_PAIRS > MAX_INPUT_VARS {
+        return Err(Refusal {
+            outcome: Outcome::BadRequest,
+            status: StatusCode::BAD_REQUEST,
+            message: ParamError::TooMany.to_string(),
+            param: None,
+        });
     }
-    let owner_keys = plan
-        .check_response
-        .then(|| scope::owner_keys(&plan).collect());
     Ok(Admitted {
-        owner_keys,
+        owner_keys: plan.check_response.then_some(plan.owner_fields),
         set: plan.set,
     })
 }

@@ -157,7 +157,7 @@ async fn scoped_answer(
     request: &AuthorizeRequest<'_>,
     grant: ScopedGrant,
 ) -> (Outcome, Response) {
-    let mut params = match scope_params(request.params.as_ref()) {
+    let params = match scope_params(request.params.as_ref()) {
         Ok(params) => params,
         Err(message) => {
             let response = denied(StatusCode::BAD_REQUEST, "bad_request", Some(message));
@@ -172,8 +172,7 @@ async fn scoped_answer(
         upstream,
         &request.action,
         &grant.clients,
-        &mut params,
-        false,
+        &params,
     )
     .await;
     match admitted {

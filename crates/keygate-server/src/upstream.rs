@@ -5,6 +5,7 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 
 use crate::config::UpstreamConfig;
+use keygate_core::model::ClientId;
 use keygate_core::CanonicalParams;
 
 /// A pooled HTTP client for the configured upstream.
@@ -46,24 +47,41 @@ impl Upstream {
     }
 
     /// The form the upstream receives: the canonical parameters, without
-    /// anything the client sent under a credential name, plus the master
-    /// credential.
-    pub fn forwarded_form(&self, params: &CanonicalParams) -> String {
-        let identifier = ("identifier", self.config.identifier.expose().as_bytes());
-        let secret = ("secret", self.config.secret.expose().as_bytes());
-        match &self.config.accesskey {
-            Some(key) => {
-                params.forward_form(&[identifier, secret, ("accesskey", key.expose().as_bytes())])
-            }
-            None => params.forward_form(&[identifier, secret]),
+    /// anything the client sent under a credential name, plus a client
+    /// parameter a scope sets, plus the master credential.
+    pub fn forwarded_form(
+        &self,
+        params: &CanonicalParams,
+        set: Option<(&str, ClientId)>,
+    ) -> String {
+        let client = set.map(|(name, client)| (name, client.0.to_string()));
+        let mut added: [(&str, &[u8]); 4] = [("", b""); 4];
+        let mut count = 0;
+        // A client parameter a scope adds: absent from `params` (it is only
+        // added when the call did not send it), so appending it is setting it.
+        if let Some((name, value)) = &client {
+            added[count] = (name, value.as_bytes());
+            count += 1;
         }
+        added[count] = ("identifier", self.config.identifier.expose().as_bytes());
+        added[count + 1] = ("secret", self.config.secret.expose().as_bytes());
+        count += 2;
+        if let Some(key) = &self.config.accesskey {
+            added[count] = ("accesskey", key.expose().as_bytes());
+            count += 1;
+        }
+        params.forward_form(&added[..count])
     }
 
     /// POSTs the call and returns the upstream's status, content type and
     /// body, read whole (so a timeout mid-body still becomes a clean 502,
     /// and a scoped call's answer can be checked before it is returned).
-    pub async fn forward(&self, params: &CanonicalParams) -> Result<Forwarded, Unavailable> {
-        self.post(self.forwarded_form(params)).await
+    pub async fn forward(
+        &self,
+        params: &CanonicalParams,
+        set: Option<(&str, ClientId)>,
+    ) -> Result<Forwarded, Unavailable> {
+        self.post(self.forwarded_form(params, set)).await
     }
 
     /// Asks the upstream, with the master credential, for `action` with

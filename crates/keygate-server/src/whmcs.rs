@@ -99,17 +99,13 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         );
         return log.finish(&state, Outcome::Allowed, &identifier, response);
     };
-    // A scoped call may get its client parameter set: it is forwarded from
-    // its own copy, so the log keeps borrowing the parameters as received.
-    let mut scoped_params = None;
-    let owner_keys = match &scoped {
-        None => None,
+    let catalog = state.manager.catalog();
+    let (owner_keys, set) = match &scoped {
+        None => (None, None),
         Some((action, clients)) => {
-            let catalog = state.manager.catalog();
             let cache = &state.owners;
-            let own = scoped_params.insert(params.clone());
-            match scope::admit(catalog, cache, Some(upstream), action, clients, own, true).await {
-                Ok(admitted) => admitted.owner_keys,
+            match scope::admit(catalog, cache, Some(upstream), action, clients, &params).await {
+                Ok(admitted) => (admitted.owner_keys, admitted.set),
                 Err(refusal) => {
                     if refusal.status == StatusCode::BAD_GATEWAY {
                         state.metrics.upstream_error();
@@ -120,10 +116,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
             }
         }
     };
-    let forwarded = match upstream
-        .forward(scoped_params.as_ref().unwrap_or(&params))
-        .await
-    {
+    let forwarded = match upstream.forward(&params, set).await {
         Ok(forwarded) => forwarded,
         Err(e) => {
             tracing::warn!(error = %e, "upstream call failed");
@@ -133,7 +126,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         }
     };
     if let (Some((_, clients)), Some(keys)) = (&scoped, owner_keys) {
-        if let Err(violation) = check_response(&forwarded.body, keys.into_iter(), clients) {
+        if let Err(violation) = check_response(&forwarded.body, keys, clients) {
             tracing::error!(
                 credential = %identifier,
                 action = %params.text(Special::Action),

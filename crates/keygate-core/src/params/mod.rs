@@ -202,19 +202,6 @@ impl CanonicalParams {
         &self.rest
     }
 
-    /// Sets the plain parameter `name` (a name that needs no respelling,
-    /// such as the client parameter a scope adds), replacing what was sent
-    /// under it. Refused when the form would pass `max_input_vars`.
-    pub fn set_plain(&mut self, name: &str, value: Vec<u8>) -> Result<(), ParamError> {
-        let key = Key::from_bytes(name.as_bytes());
-        let grows = !matches!(self.rest.get(&key), Some(Value::Str(_)));
-        if grows && self.forwarded_pairs() + 1 + MASTER_PAIRS > MAX_INPUT_VARS {
-            return Err(ParamError::TooMany);
-        }
-        self.rest.update(key, Value::Str(value));
-        Ok(())
-    }
-
     /// How many pairs the forwarded form carries before the master
     /// credential.
     pub fn forwarded_pairs(&self) -> usize {

@@ -4,7 +4,7 @@
 use crate::model::ClientId;
 use crate::params::{CanonicalParams, Key, Value};
 
-use super::rules::{Lookup, Scope, ScopeRule, DEFAULT_OWNER_FIELDS};
+use super::rules::{Lookup, Scope, ScopeRule};
 
 /// What to do with a scoped call the rule admits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,7 +16,8 @@ pub struct ScopePlan<'r> {
     /// Whether the answer must be checked for other clients' records
     /// (every rule but `public`, whose answers hold no client data).
     pub check_response: bool,
-    /// The response keys checked, besides [`DEFAULT_OWNER_FIELDS`].
+    /// The response keys checked, besides
+    /// [`super::DEFAULT_OWNER_FIELDS`].
     pub owner_fields: &'r [Box<str>],
 }
 
@@ -179,11 +180,4 @@ fn asks_for_json(params: &CanonicalParams) -> bool {
     params
         .special(crate::params::Special::Responsetype)
         .is_some_and(|format| format.eq_ignore_ascii_case(b"json"))
-}
-
-/// Every response key checked for a plan: the rule's and the defaults.
-pub fn owner_keys<'r>(plan: &ScopePlan<'r>) -> impl Iterator<Item = &'r str> {
-    DEFAULT_OWNER_FIELDS
-        .into_iter()
-        .chain(plan.owner_fields.iter().map(|f| &**f))
 }

@@ -11,7 +11,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-pub use check::{check, owner_keys, ObjectLookup, ScopePlan, ScopeRefusal};
+pub use check::{check, ObjectLookup, ScopePlan, ScopeRefusal};
 pub use response::{check_response, LookupAnswer, ResponseViolation};
 pub use rules::{
     builtin_rows, Lookup, PathSegment, RuleError, Scope, ScopeRule, ScopeRules,

@@ -1,11 +1,12 @@
 //! The answer half of the client scope: who owns a looked-up object, and
 //! whether a scoped call's answer holds another client's records.
 
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
 use crate::model::ClientId;
 
-use super::rules::{Lookup, PathSegment};
+use super::rules::{Lookup, PathSegment, DEFAULT_OWNER_FIELDS};
 
 /// What a lookup's answer says about the object's owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,35 +61,158 @@ impl Lookup {
     }
 }
 
-/// Checks every member named one of `owner_keys` (ASCII case ignored),
-/// at any depth of the JSON `body`, names a client in `clients` (sorted) or
-/// nobody (`0`, empty, `null`).
-pub fn check_response<'k>(
+/// Checks every member named one of the [`DEFAULT_OWNER_FIELDS`] or
+/// `rule_keys` (ASCII case ignored), at any depth of the JSON `body`, names
+/// a client in `clients` (sorted) or nobody (`0`, empty, `null`).
+///
+/// Read as a stream (no document is built): every scoped answer passes
+/// here, and most are small.
+pub fn check_response(
     body: &[u8],
-    owner_keys: impl Iterator<Item = &'k str> + Clone,
+    rule_keys: &[Box<str>],
     clients: &[ClientId],
 ) -> Result<(), ResponseViolation> {
-    let json: Json = serde_json::from_slice(body).map_err(|_| ResponseViolation::NotJson)?;
-    let mut pending = vec![&json];
-    while let Some(value) = pending.pop() {
-        match value {
-            Json::Object(members) => {
-                for (key, member) in members {
-                    let owner_key = owner_keys.clone().any(|k| k.eq_ignore_ascii_case(key));
-                    if owner_key && !in_scope(member, clients) {
-                        return Err(ResponseViolation::ForeignOwner {
-                            field: key.clone(),
-                            value: member.to_string(),
-                        });
-                    }
-                    pending.push(member);
-                }
-            }
-            Json::Array(items) => pending.extend(items),
-            Json::Null | Json::Bool(_) | Json::Number(_) | Json::String(_) => {}
-        }
+    let mut found = None;
+    let walker = Walker {
+        keys: OwnerKeys(rule_keys),
+        clients,
+        found: &mut found,
+    };
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let parsed = walker.deserialize(&mut json).and_then(|()| json.end());
+    match (parsed, found) {
+        (_, Some(violation)) => Err(violation),
+        (Ok(()), None) => Ok(()),
+        (Err(_), None) => Err(ResponseViolation::NotJson),
     }
-    Ok(())
+}
+
+/// The response keys that hold client ids.
+#[derive(Clone, Copy)]
+struct OwnerKeys<'k>(&'k [Box<str>]);
+
+impl OwnerKeys<'_> {
+    fn contains(self, key: &str) -> bool {
+        DEFAULT_OWNER_FIELDS
+            .iter()
+            .copied()
+            .chain(self.0.iter().map(|k| &**k))
+            .any(|owner| owner.eq_ignore_ascii_case(key))
+    }
+}
+
+/// Walks one JSON value, checking the owner fields of every object in it;
+/// the first violation is left in `found` and stops the walk (as an
+/// error, so the rest is not read).
+struct Walker<'w, 'k> {
+    keys: OwnerKeys<'k>,
+    clients: &'w [ClientId],
+    found: &'w mut Option<ResponseViolation>,
+}
+
+impl<'de> DeserializeSeed<'de> for Walker<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walker<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        let Walker {
+            keys,
+            clients,
+            found,
+        } = self;
+        while items
+            .next_element_seed(Walker {
+                keys,
+                clients,
+                found: &mut *found,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
+        let Walker {
+            keys,
+            clients,
+            found,
+        } = self;
+        let mut key = String::new();
+        while members.next_key_seed(KeyInto(&mut key))?.is_some() {
+            if !keys.contains(&key) {
+                members.next_value_seed(Walker {
+                    keys,
+                    clients,
+                    found: &mut *found,
+                })?;
+                continue;
+            }
+            let value: Json = members.next_value()?;
+            if !in_scope(&value, clients) {
+                *found = Some(ResponseViolation::ForeignOwner {
+                    field: key,
+                    value: value.to_string(),
+                });
+                return Err(A::Error::custom("owner outside the client scope"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a member name into a reused buffer.
+struct KeyInto<'b>(&'b mut String);
+
+impl<'de> DeserializeSeed<'de> for KeyInto<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyInto<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<(), E> {
+        self.0.clear();
+        self.0.push_str(name);
+        Ok(())
+    }
 }
 
 /// Whether an owner field's value is a client in scope or nobody.

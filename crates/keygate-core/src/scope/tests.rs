@@ -300,8 +300,7 @@ fn lookup_answers() {
 
 #[test]
 fn responses_with_other_clients_records_are_caught_at_any_depth() {
-    let keys = || DEFAULT_OWNER_FIELDS.into_iter();
-    let ok = |body: &str, clients: &[ClientId]| check_response(body.as_bytes(), keys(), clients);
+    let ok = |body: &str, clients: &[ClientId]| check_response(body.as_bytes(), &[], clients);
     assert_eq!(ok(r#"{"result":"success","userid":12}"#, &[A]), Ok(()));
     assert_eq!(
         ok(
@@ -331,4 +330,22 @@ fn responses_with_other_clients_records_are_caught_at_any_depth() {
         Err(ResponseViolation::NotJson)
     );
     assert_eq!(ok(r#"{"userid":40}"#, &[A, B]), Ok(()));
+    // Escaped names are names; trailing bytes or a cut-off document are
+    // not JSON; a rule's own keys count too.
+    assert!(matches!(
+        ok(r#"{"user\u0069d":40}"#, &[A]),
+        Err(ResponseViolation::ForeignOwner { .. })
+    ));
+    assert_eq!(
+        ok(r#"{"userid":12} x"#, &[A]),
+        Err(ResponseViolation::NotJson)
+    );
+    assert_eq!(ok(r#"{"a":[1,2"#, &[A]), Err(ResponseViolation::NotJson));
+    assert!(ok(r#"{"userid":{"id":12}}"#, &[A]).is_err());
+    let owner: Box<[Box<str>]> = [Box::from("owner_id")].into();
+    assert!(check_response(br#"{"x":{"owner_id":"40"}}"#, &owner, &[A]).is_err());
+    assert_eq!(
+        check_response(br#"{"x":{"owner_id":"12"}}"#, &owner, &[A]),
+        Ok(())
+    );
 }
