@@ -91,38 +91,51 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         let response = response::error(format, status, &message);
         return log.finish(&state, outcome, &identifier, response);
     }
+    forward(&state, &log, format, &identifier, &params, scoped).await
+}
+
+/// Forwards an allowed call: a scoped one only once its rule admits it,
+/// and its answer only once no other client's record is in it.
+async fn forward(
+    state: &AppState,
+    log: &CallLog<'_>,
+    format: Format,
+    identifier: &str,
+    params: &CanonicalParams,
+    scoped: Option<(String, Vec<ClientId>)>,
+) -> Response {
     let Some(upstream) = &state.upstream else {
         let response = response::error(
             format,
             StatusCode::SERVICE_UNAVAILABLE,
             "No upstream is configured",
         );
-        return log.finish(&state, Outcome::Allowed, &identifier, response);
+        return log.finish(state, Outcome::Allowed, identifier, response);
     };
     let catalog = state.manager.catalog();
     let (owner_keys, set) = match &scoped {
         None => (None, None),
         Some((action, clients)) => {
             let cache = &state.owners;
-            match scope::admit(catalog, cache, Some(upstream), action, clients, &params).await {
+            match scope::admit(catalog, cache, Some(upstream), action, clients, params).await {
                 Ok(admitted) => (admitted.owner_keys, admitted.set),
                 Err(refusal) => {
                     if refusal.status == StatusCode::BAD_GATEWAY {
                         state.metrics.upstream_error();
                     }
                     let response = response::error(format, refusal.status, &refusal.message);
-                    return log.finish(&state, refusal.outcome, &identifier, response);
+                    return log.finish(state, refusal.outcome, identifier, response);
                 }
             }
         }
     };
-    let forwarded = match upstream.forward(&params, set).await {
+    let forwarded = match upstream.forward(params, set).await {
         Ok(forwarded) => forwarded,
         Err(e) => {
             tracing::warn!(error = %e, "upstream call failed");
             state.metrics.upstream_error();
             let response = response::error(format, StatusCode::BAD_GATEWAY, "Upstream unavailable");
-            return log.finish(&state, Outcome::Allowed, &identifier, response);
+            return log.finish(state, Outcome::Allowed, identifier, response);
         }
     };
     if let (Some((_, clients)), Some(keys)) = (&scoped, owner_keys) {
@@ -138,13 +151,13 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
                 StatusCode::BAD_GATEWAY,
                 "Upstream response outside client scope",
             );
-            return log.finish(&state, Outcome::ResponseBlocked, &identifier, response);
+            return log.finish(state, Outcome::ResponseBlocked, identifier, response);
         }
     }
     log.finish(
-        &state,
+        state,
         Outcome::Allowed,
-        &identifier,
+        identifier,
         forwarded.into_response(),
     )
 }
