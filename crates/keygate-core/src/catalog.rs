@@ -184,15 +184,7 @@ impl Catalog {
     /// Allocation-free, since it runs on every request.
     pub fn resolve(&self, name: &str) -> Option<ActionId> {
         let mut buf = [0u8; MAX_ACTION_LEN];
-        let bytes = name.as_bytes();
-        if bytes.is_empty() || bytes.len() > MAX_ACTION_LEN {
-            return None;
-        }
-        for (dst, src) in buf.iter_mut().zip(bytes) {
-            *dst = src.to_ascii_lowercase();
-        }
-        let lower = std::str::from_utf8(&buf[..bytes.len()]).ok()?;
-        self.lookup.get(lower).copied()
+        self.lookup.get(lowercase_name(name, &mut buf)?).copied()
     }
 
     /// The client-scope rule of the action named `action` as requested
@@ -249,6 +241,20 @@ impl Catalog {
             .iter()
             .map(|(alias, id)| (alias.as_str(), self.action(*id)))
     }
+}
+
+/// `name` in ASCII lowercase, written into `buf` (lookups by action name
+/// run on every request and allocate nothing); `None` when empty or longer
+/// than any action.
+pub(crate) fn lowercase_name<'b>(name: &str, buf: &'b mut [u8; MAX_ACTION_LEN]) -> Option<&'b str> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_ACTION_LEN {
+        return None;
+    }
+    for (dst, src) in buf.iter_mut().zip(bytes) {
+        *dst = src.to_ascii_lowercase();
+    }
+    std::str::from_utf8(&buf[..bytes.len()]).ok()
 }
 
 /// Action names are 1 to 64 ASCII letters, digits or underscores.

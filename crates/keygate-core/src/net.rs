@@ -67,7 +67,8 @@ pub fn canonical(address: IpAddr) -> IpAddr {
     }
 }
 
-fn mask32(bits: u32, prefix: u8) -> u32 {
+/// `bits` with all but the first `prefix` bits cleared.
+pub(crate) fn mask32(bits: u32, prefix: u8) -> u32 {
     match prefix {
         0 => 0,
         p => bits & (u32::MAX << (32 - u32::from(p))),

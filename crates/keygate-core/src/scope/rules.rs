@@ -243,15 +243,9 @@ impl ScopeRules {
     /// The rule of the action named `action` (any case); `None`: no rule,
     /// which denies the action to scoped credentials.
     pub fn get(&self, action: &str) -> Option<&ScopeRule> {
-        if self.by_name.is_empty() {
-            return None;
-        }
-        let mut lower = [0u8; crate::catalog::MAX_ACTION_LEN];
-        let bytes = action.as_bytes();
-        let lower = lower.get_mut(..bytes.len())?;
-        lower.copy_from_slice(bytes);
-        lower.make_ascii_lowercase();
-        self.by_name.get(std::str::from_utf8(lower).ok()?)
+        let mut buf = [0u8; crate::catalog::MAX_ACTION_LEN];
+        self.by_name
+            .get(crate::catalog::lowercase_name(action, &mut buf)?)
     }
 
     /// How many actions have a rule.

@@ -116,7 +116,7 @@ impl Hot {
             return false;
         };
         let ip = u32::from(ip);
-        (0..count).any(|i| mask(ip, self.prefixes[i]) == self.nets[i])
+        (0..count).any(|i| net::mask32(ip, self.prefixes[i]) == self.nets[i])
     }
 
     /// Counts one call at `now` (nanoseconds since the Unix epoch) against
@@ -157,12 +157,4 @@ fn inline_nets(nets: &[IpNet]) -> Option<Vec<(u32, u8)>> {
         return None;
     }
     nets.iter().map(IpNet::v4_parts).collect()
-}
-
-/// `ip` with all but the first `prefix` bits cleared.
-fn mask(ip: u32, prefix: u8) -> u32 {
-    match prefix {
-        0 => 0,
-        p => ip & (u32::MAX << (32 - u32::from(p.min(32)))),
-    }
 }
