@@ -44,6 +44,17 @@ pub struct ServerConfig {
     pub rate_limit: RateLimitConfig,
     /// How client-scope ownership lookups are cached.
     pub client_scope: ClientScopeConfig,
+    /// Serve HTTPS with this certificate; `None`: plain HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[tls]`: PEM files, re-read when they change (certbot renewals).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first (PEM).
+    pub cert: std::path::PathBuf,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
 }
 
 /// `[client_scope]`: how ownership lookups are cached.
@@ -107,6 +118,7 @@ impl ServerConfig {
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitConfig::default(),
             client_scope: ClientScopeConfig::default(),
+            tls: None,
         }
     }
 }

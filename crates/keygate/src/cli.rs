@@ -41,6 +41,37 @@ pub enum Command {
         #[arg(long)]
         category: Option<String>,
     },
+    /// Write everything (admins, roles, credentials, with their hashes) as JSON to stdout
+    Export,
+    /// Load an export into an empty database
+    Import {
+        /// The export file (`-`: standard input)
+        file: PathBuf,
+    },
+    /// Copy this database into another, empty one (e.g. SQLite to PostgreSQL)
+    Migrate {
+        /// Database URL to copy into: postgres://… or sqlite://FILE
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
+    /// Print a shell completion script
+    Completions {
+        /// The shell
+        shell: Shell,
+    },
+    /// Print the man page (roff) to stdout
+    Man,
+}
+
+/// Shells `keygate completions` writes for.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Shell {
+    /// GNU bash
+    Bash,
+    /// Z shell
+    Zsh,
+    /// fish
+    Fish,
 }
 
 /// `keygate admin …`

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use keygate_core::net::IpNet;
 use keygate_core::{ConfigSecret, CustomAction};
-use keygate_server::config::{ClientScopeConfig, RateLimitConfig, UpstreamConfig};
+use keygate_server::config::{ClientScopeConfig, RateLimitConfig, TlsConfig, UpstreamConfig};
 use serde::Deserialize;
 
 /// Default listen address.
@@ -31,6 +31,14 @@ struct FileConfig {
     rate_limit: FileRateLimit,
     #[serde(default)]
     client_scope: FileClientScope,
+    tls: Option<FileTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +92,8 @@ pub struct Settings {
     pub rate_limit: RateLimitConfig,
     /// `[client_scope]`.
     pub client_scope: ClientScopeConfig,
+    /// `[tls]`: serve HTTPS.
+    pub tls: Option<TlsConfig>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -119,6 +129,10 @@ pub fn load(config: Option<&Path>, database_url: Option<String>) -> anyhow::Resu
         trusted_proxies: trusted_proxies(file.trusted_proxies)?,
         rate_limit: rate_limit(file.rate_limit)?,
         client_scope: client_scope(file.client_scope),
+        tls: file.tls.map(|tls| TlsConfig {
+            cert: tls.cert,
+            key: tls.key,
+        }),
     })
 }
 

@@ -2,6 +2,8 @@
 
 mod actions;
 mod admin;
+mod backup;
+mod completions;
 mod credential;
 mod role;
 mod serve;
@@ -20,8 +22,13 @@ use crate::config;
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = config::load(cli.config.as_deref(), cli.database_url.clone())?;
     let catalog = Arc::new(Catalog::with_custom(&settings.custom_actions)?);
-    if let Command::Actions { category } = &cli.command {
-        return actions::run(&catalog, category.as_deref(), cli.json);
+    match &cli.command {
+        Command::Actions { category } => {
+            return actions::run(&catalog, category.as_deref(), cli.json)
+        }
+        Command::Completions { shell } => return completions::completions(*shell),
+        Command::Man => return completions::man(),
+        _ => {}
     }
     let store = keygate_store::open(&settings.database_url).await?;
     let manager = Manager::new(store, catalog);
@@ -30,7 +37,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(cmd) => admin::run(&manager, cmd, cli.json).await,
         Command::Role(cmd) => role::run(&manager, cmd, cli.json).await,
         Command::Credential(cmd) => credential::run(&manager, cmd, cli.json).await,
-        Command::Actions { .. } => unreachable!("handled before opening the database"),
+        Command::Export => backup::export(&manager).await,
+        Command::Import { file } => backup::import(&manager, &file, cli.json).await,
+        Command::Migrate { to } => backup::migrate(&manager, &to, cli.json).await,
+        Command::Actions { .. } | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled before opening the database")
+        }
     }
 }
 

@@ -21,5 +21,6 @@ pub async fn run(settings: Settings, manager: Manager) -> anyhow::Result<()> {
     config.trusted_proxies = settings.trusted_proxies;
     config.rate_limit = settings.rate_limit;
     config.client_scope = settings.client_scope;
+    config.tls = settings.tls;
     keygate_server::serve(config, manager).await
 }
