@@ -22,6 +22,14 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     }
 }
 
+/// Whether `stored` is a well-formed argon2 PHC string, as
+/// [`hash_password`] writes (checked when a backup is imported).
+pub fn is_password_hash(stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        hash.hash.is_some() && matches!(hash.algorithm.as_str(), "argon2id" | "argon2i" | "argon2d")
+    })
+}
+
 /// A well-formed hash that matches no password, verified when a login names
 /// an unknown user so the answer takes as long as for a known one.
 pub fn dummy_hash() -> &'static str {
@@ -41,5 +49,10 @@ mod tests {
         assert!(!verify_password("wrong horse", &stored));
         assert!(!verify_password("correct horse", "not a hash"));
         assert_ne!(stored, hash_password("correct horse"), "salted");
+        assert!(is_password_hash(&stored));
+        assert!(!is_password_hash("not a hash"));
+        let without_output = &stored[..stored.rfind('$').unwrap()];
+        assert!(!is_password_hash(without_output), "{without_output}");
+        assert!(!is_password_hash("$pbkdf2-sha256$i=1000$c2FsdA$aGFzaA"));
     }
 }

@@ -46,6 +46,12 @@ pub struct ServerConfig {
     pub client_scope: ClientScopeConfig,
     /// Serve HTTPS with this certificate; `None`: plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// How often the `[tls]` files are re-read to pick up a renewed
+    /// certificate (default 10 s; `KEYGATE_TLS_RELOAD_INTERVAL_MS`
+    /// overrides it, for tests).
+    pub tls_reload_interval: Duration,
+    /// Where SIGHUP re-reads the configuration from; `None`: no reload.
+    pub reload_source: Option<crate::reload::ConfigSource>,
 }
 
 /// `[tls]`: PEM files, re-read when they change (certbot renewals).
@@ -119,6 +125,8 @@ impl ServerConfig {
             rate_limit: RateLimitConfig::default(),
             client_scope: ClientScopeConfig::default(),
             tls: None,
+            tls_reload_interval: Duration::from_secs(10),
+            reload_source: None,
         }
     }
 }

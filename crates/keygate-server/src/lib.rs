@@ -11,9 +11,11 @@ pub mod live;
 pub mod metrics;
 pub mod params;
 pub mod ratelimit;
+pub mod reload;
 mod response;
 pub mod scope;
 mod sidecar;
+mod tls;
 pub mod ui;
 mod upstream;
 mod whmcs;
@@ -21,6 +23,7 @@ mod whmcs;
 use std::sync::Arc;
 
 use anyhow::Context;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -55,20 +58,32 @@ pub struct AppShared {
     pub live: Arc<LiveSnapshot>,
     /// Management operations (admin UI).
     pub manager: Manager,
-    /// Where allowed gateway calls go.
-    upstream: Option<Arc<Upstream>>,
+    /// Where allowed gateway calls go; a configuration reload swaps it.
+    upstream: ArcSwapOption<Upstream>,
     /// Last-access batching.
     access: AccessRecorder,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// Server settings.
-    pub config: Arc<ServerConfig>,
+    /// Server settings; a configuration reload swaps them.
+    config: ArcSwap<ServerConfig>,
     /// Admin UI sessions and login throttling.
     pub ui: Arc<ui::UiState>,
     /// Rate limits and failed-authentication throttling.
     pub limits: limits::Limits,
     /// Owners of objects client-scoped calls named, briefly cached.
     pub owners: scope::OwnerCache,
+}
+
+impl AppShared {
+    /// The server settings in force.
+    pub fn config(&self) -> arc_swap::Guard<Arc<ServerConfig>> {
+        self.config.load()
+    }
+
+    /// The upstream in force, if one is configured.
+    fn upstream(&self) -> Option<Arc<Upstream>> {
+        self.upstream.load_full()
+    }
 }
 
 /// A ready server: its router plus the background tasks that keep the
@@ -93,13 +108,7 @@ impl App {
                 live.refresh().await;
             })
         }));
-        let upstream = config
-            .upstream
-            .clone()
-            .map(Upstream::new)
-            .transpose()
-            .context("invalid upstream configuration")?
-            .map(Arc::new);
+        let upstream = upstream::build(config.upstream.as_ref())?;
         let (access, access_rx) = AccessRecorder::new();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let tasks = vec![
@@ -115,16 +124,16 @@ impl App {
                 shutdown_rx,
             )),
         ];
-        let metrics = Arc::new(Metrics::new(manager.catalog()));
+        let metrics = Arc::new(Metrics::new(&manager.catalog()));
         let limits = limits::Limits::new(&config.rate_limit)?;
         let owners = scope::OwnerCache::new(config.client_scope.clone());
         let state = AppState(Arc::new(AppShared {
             live,
             manager,
-            upstream,
+            upstream: ArcSwapOption::new(upstream),
             access,
             metrics,
-            config: Arc::new(config),
+            config: ArcSwap::from_pointee(config),
             ui: Arc::new(ui::UiState::default()),
             limits,
             owners,
@@ -149,7 +158,7 @@ impl App {
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics))
             .merge(ui::router())
-            .layer(DefaultBodyLimit::max(self.state.config.max_body_bytes))
+            .layer(DefaultBodyLimit::max(self.state.config().max_body_bytes))
             .with_state(self.state.clone())
     }
 
@@ -186,23 +195,42 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Runs the server on `config.listen` until SIGTERM or Ctrl-C, then lets
-/// in-flight requests finish and flushes last-access times.
-pub async fn serve(config: ServerConfig, manager: Manager) -> anyhow::Result<()> {
+/// in-flight requests finish and flushes last-access times. With
+/// `config.tls` it serves HTTPS (re-reading renewed certificate files) and
+/// marks the admin session cookie `Secure`.
+pub async fn serve(mut config: ServerConfig, manager: Manager) -> anyhow::Result<()> {
+    // The certificate first: a bad file stops keygate before it listens.
+    let tls = config.tls.as_ref().map(tls::Tls::load).transpose()?;
+    if tls.is_some() {
+        config.secure_cookies = true;
+    }
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     let no_admins = manager.list_admins().await?.is_empty();
     let app = App::start(config.clone(), manager).await?;
+    let _hangups = (config.reload_source.clone())
+        .map(|source| reload::spawn_on_sighup(app.state().clone(), source));
     print_banner(&config, address, no_admins);
     // The peer address lets the admin UI throttle failed logins per client.
     let service = app
         .router()
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
+    match tls {
+        Some(tls) => {
+            let interval = tls::reload_interval(&config);
+            tls::serve(listener, service, tls, interval, shutdown_signal())
+                .await
+                .context("server failed")?;
+        }
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("server failed")?;
+        }
+    }
     tracing::info!("shutting down: flushing last access times");
     app.shutdown().await;
     Ok(())
@@ -211,10 +239,31 @@ pub async fn serve(config: ServerConfig, manager: Manager) -> anyhow::Result<()>
 fn print_banner(config: &ServerConfig, address: std::net::SocketAddr, no_admins: bool) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "keygate listening on http://{address}");
-    let _ = writeln!(out, "  gateway:  http://{address}/includes/api.php");
-    let _ = writeln!(out, "  sidecar:  http://{address}/v1/authorize");
-    let _ = writeln!(out, "  admin UI: http://{address}/admin/");
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let _ = writeln!(out, "keygate listening on {scheme}://{address}");
+    let _ = writeln!(out, "  gateway:  {scheme}://{address}/includes/api.php");
+    let _ = writeln!(out, "  sidecar:  {scheme}://{address}/v1/authorize");
+    let _ = writeln!(out, "  admin UI: {scheme}://{address}/admin/");
+    match &config.tls {
+        Some(tls) => {
+            let _ = writeln!(
+                out,
+                "  tls:      {} (key {}; re-read when renewed)",
+                tls.cert.display(),
+                tls.key.display()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  tls:      off (plain HTTP; set [tls] cert and key in keygate.toml, or terminate TLS in a proxy)"
+            );
+        }
+    }
     let _ = writeln!(out, "  database: {}", config.database_label);
     match &config.upstream {
         Some(upstream) => {

@@ -13,12 +13,13 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use keygate_core::rate::Period;
-use keygate_core::{Authenticated, Decision, Rate};
+use keygate_core::{Authenticated, ConfigSecret, Decision, Rate};
 
 use crate::config::RateLimitConfig;
 use crate::ratelimit::{RateLimiter, Verdict};
@@ -26,8 +27,11 @@ use crate::ratelimit::{RateLimiter, Verdict};
 /// See the module documentation.
 pub struct Limits {
     limiter: RateLimiter,
-    default: Option<Rate>,
-    failed_auth: Option<Rate>,
+    /// The rates in force; a configuration reload swaps them.
+    rates: ArcSwap<Rates>,
+    /// The Redis URL and key prefix the limiter was built with, if
+    /// shared: a reload cannot move it.
+    shared_by: Option<(ConfigSecret, String)>,
     /// Addresses cooling down, and until when.
     cooling: Mutex<HashMap<IpAddr, Instant>>,
 }
@@ -44,23 +48,47 @@ impl Limits {
                 .context("invalid [rate_limit] redis_url")?,
             None => RateLimiter::local(),
         };
-        let failed_auth = match config.failed_auth_per_minute {
-            0 => None,
-            n => Some(Rate::new(n, Period::Minute).context("invalid failed_auth_per_minute")?),
-        };
         Ok(Self {
             limiter,
-            default: config.default,
-            failed_auth,
+            rates: ArcSwap::from_pointee(Rates::of(config)?),
+            shared_by: config
+                .redis_url
+                .clone()
+                .map(|url| (url, config.redis_prefix.clone())),
             cooling: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Checks `config` for [`Limits::apply`]: the new rates, or why they
+    /// cannot be used. Redis settings cannot change without a restart.
+    pub fn prepare(&self, config: &RateLimitConfig) -> anyhow::Result<Rates> {
+        if !self.same_redis(config) {
+            anyhow::bail!("[rate_limit] redis_url changes need a restart");
+        }
+        Rates::of(config)
+    }
+
+    fn same_redis(&self, config: &RateLimitConfig) -> bool {
+        match (&self.shared_by, &config.redis_url) {
+            (None, None) => true,
+            (Some((url, prefix)), Some(new_url)) => {
+                url.expose() == new_url.expose() && *prefix == config.redis_prefix
+            }
+            _ => false,
+        }
+    }
+
+    /// Puts rates checked by [`Limits::prepare`] in force; counts so far
+    /// and cool-downs are kept.
+    pub fn apply(&self, rates: Rates) {
+        self.rates.store(Arc::new(rates));
     }
 
     /// Seconds until `ip` may try again, when it failed to authenticate too
     /// often: checked before deciding, so a cooling-down address cannot go
     /// on guessing.
     pub fn throttled(&self, ip: Option<IpAddr>) -> Option<u64> {
-        let ip = ip.filter(|_| self.failed_auth.is_some())?;
+        let ip = ip.filter(|_| self.rates.load().failed_auth.is_some())?;
         let cooling = self.cooling.lock().unwrap_or_else(|e| e.into_inner());
         let left = cooling.get(&ip)?.checked_duration_since(Instant::now())?;
         Some(crate::ratelimit::retry_after_secs(left))
@@ -69,7 +97,7 @@ impl Limits {
     /// Counts a failed authentication from `ip`; one over the limit starts
     /// the address's cool-down, and its seconds are returned.
     pub async fn failed(&self, ip: Option<IpAddr>) -> Option<u64> {
-        let (Some(rate), Some(ip)) = (self.failed_auth, ip) else {
+        let (Some(rate), Some(ip)) = (self.rates.load().failed_auth, ip) else {
             return None;
         };
         match self.limiter.hit(&failure_key(ip), rate).await {
@@ -93,7 +121,7 @@ impl Limits {
     /// Counts one call of `identifier` against its rate (`own`, else the
     /// default); seconds to wait when it is over.
     pub async fn over_rate(&self, identifier: &str, own: Option<Rate>) -> Option<u64> {
-        let rate = own.or(self.default)?;
+        let rate = own.or(self.rates.load().default)?;
         // The rate is part of the key: a changed limit starts a fresh
         // budget instead of inheriting a schedule computed for another.
         // Built by hand: `format!` showed in the hot path's profile.
@@ -120,7 +148,7 @@ impl Limits {
         if self.limiter.is_shared() {
             return RateCheck::Shared(credential.rate_limit());
         }
-        match credential.count_call(self.default, now_nanos()) {
+        match credential.count_call(self.rates.load().default, now_nanos()) {
             None => RateCheck::Fits,
             Some(wait) => RateCheck::Over(crate::ratelimit::retry_after_secs(wait)),
         }
@@ -139,6 +167,28 @@ impl Limits {
     /// Whether shared limits are being answered locally (Redis is down).
     pub fn degraded(&self) -> bool {
         self.limiter.degraded()
+    }
+}
+
+/// The rates [`Limits`] applies, swapped whole by a configuration reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rates {
+    /// The limit of credentials without their own.
+    pub default: Option<Rate>,
+    /// Failed authentications an address may make; `None`: no throttle.
+    pub failed_auth: Option<Rate>,
+}
+
+impl Rates {
+    fn of(config: &RateLimitConfig) -> anyhow::Result<Self> {
+        let failed_auth = match config.failed_auth_per_minute {
+            0 => None,
+            n => Some(Rate::new(n, Period::Minute).context("invalid failed_auth_per_minute")?),
+        };
+        Ok(Self {
+            default: config.default,
+            failed_auth,
+        })
     }
 }
 

@@ -17,7 +17,8 @@ pub struct LiveSnapshot {
     current: ArcSwap<Snapshot>,
     /// Where snapshots are built from.
     store: Arc<dyn Store>,
-    catalog: Arc<Catalog>,
+    /// The catalog snapshots are built with; swapped by a config reload.
+    catalog: ArcSwap<Catalog>,
     degraded: AtomicBool,
     /// Serializes rebuilds so concurrent triggers do the work once.
     rebuilding: tokio::sync::Mutex<()>,
@@ -33,7 +34,7 @@ impl LiveSnapshot {
         Ok(Self {
             current: ArcSwap::from_pointee(initial),
             store,
-            catalog,
+            catalog: ArcSwap::new(catalog),
             degraded: AtomicBool::new(false),
             rebuilding: tokio::sync::Mutex::new(()),
         })
@@ -46,16 +47,20 @@ impl LiveSnapshot {
         let current = self.load().revision();
         let result = match self.store.revision().await {
             Ok(revision) if revision == current => Ok(()),
-            Ok(_) => build(&*self.store, &self.catalog, Some(self.current.load_full()))
-                .await
-                .map(|snapshot| {
-                    tracing::debug!(
-                        revision = snapshot.revision(),
-                        credentials = snapshot.len(),
-                        "snapshot reloaded"
-                    );
-                    self.store(snapshot);
-                }),
+            Ok(_) => build(
+                &*self.store,
+                &self.catalog.load(),
+                Some(self.current.load_full()),
+            )
+            .await
+            .map(|snapshot| {
+                tracing::debug!(
+                    revision = snapshot.revision(),
+                    credentials = snapshot.len(),
+                    "snapshot reloaded"
+                );
+                self.store(snapshot);
+            }),
             Err(e) => Err(e),
         };
         match result {
@@ -72,6 +77,16 @@ impl LiveSnapshot {
                 false
             }
         }
+    }
+
+    /// Rebuilds the snapshot with `catalog` (custom actions changed in a
+    /// configuration reload); the old snapshot stays in force on failure.
+    pub async fn set_catalog(&self, catalog: Arc<Catalog>) -> keygate_store::Result<()> {
+        let _guard = self.rebuilding.lock().await;
+        let snapshot = build(&*self.store, &catalog, Some(self.current.load_full())).await?;
+        self.catalog.store(catalog);
+        self.store(snapshot);
+        Ok(())
     }
 
     /// Whether the store is unreachable and the last snapshot is served.

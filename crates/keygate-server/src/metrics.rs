@@ -124,6 +124,11 @@ impl Histogram {
     }
 }
 
+/// Action counters beyond the starting catalog's, for custom actions a
+/// configuration reload adds; actions past them are counted only in the
+/// totals.
+const RELOAD_HEADROOM: usize = 256;
+
 /// All counters; shared by every request.
 pub struct Metrics {
     decisions: [[AtomicU64; Outcome::ALL.len()]; Endpoint::ALL.len()],
@@ -134,11 +139,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counters sized for `catalog`.
+    /// Counters sized for `catalog`, with room for the custom actions a
+    /// configuration reload may add.
     pub fn new(catalog: &Catalog) -> Self {
         Self {
             decisions: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
-            actions: (0..catalog.len())
+            actions: (0..catalog.len() + RELOAD_HEADROOM)
                 .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
                 .collect(),
             latency: std::array::from_fn(|_| Histogram::new()),
@@ -160,6 +166,21 @@ impl Metrics {
         if let Some(counters) = action.and_then(|a| self.actions.get(a.index())) {
             let slot = usize::from(outcome != Outcome::Allowed);
             counters[slot].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Restarts the counters of actions that `new` defines differently
+    /// from `old` (custom actions a configuration reload changed), so no
+    /// action inherits another's counts.
+    pub fn reset_changed(&self, old: &Catalog, new: &Catalog) {
+        for (index, counters) in self.actions.iter().enumerate() {
+            let id = ActionId::from_index(index);
+            let before = (index < old.len()).then(|| old.action(id));
+            let after = (index < new.len()).then(|| new.action(id));
+            if before != after {
+                counters[0].store(0, Relaxed);
+                counters[1].store(0, Relaxed);
+            }
         }
     }
 

@@ -43,6 +43,14 @@ impl OwnerCache {
         }
     }
 
+    /// Forgets every owner (the upstream changed in a configuration reload).
+    pub fn clear(&self) {
+        self.owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     fn get(&self, lookup: &Lookup, id: u64, now: Instant) -> Option<ClientId> {
         let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         let by_param = owners.get(&*lookup.action)?;

@@ -165,11 +165,11 @@ async fn scoped_answer(
         }
     };
     let catalog = state.manager.catalog();
-    let upstream = state.upstream.as_deref();
+    let upstream = state.upstream();
     let admitted = scope::admit(
-        catalog,
+        &catalog,
         &state.owners,
-        upstream,
+        upstream.as_deref(),
         &request.action,
         &grant.clients,
         &params,

@@ -4,6 +4,10 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 
+use std::sync::Arc;
+
+use anyhow::Context;
+
 use crate::config::UpstreamConfig;
 use keygate_core::model::ClientId;
 use keygate_core::CanonicalParams;
@@ -155,4 +159,14 @@ impl Forwarded {
             .body(Body::from(self.body))
             .unwrap_or_else(|_| Response::new(Body::empty()))
     }
+}
+
+/// The upstream `config` describes, ready to call; `None` without one.
+pub fn build(config: Option<&UpstreamConfig>) -> anyhow::Result<Option<Arc<Upstream>>> {
+    config
+        .cloned()
+        .map(Upstream::new)
+        .transpose()
+        .context("invalid upstream configuration")
+        .map(|upstream| upstream.map(Arc::new))
 }

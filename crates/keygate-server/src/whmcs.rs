@@ -30,7 +30,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         .get(header::CONTENT_TYPE)
         .map(|v| v.as_bytes());
     let is_post = parts.method == Method::POST;
-    let bytes = match params::read_body(body, state.config.max_body_bytes).await {
+    let bytes = match params::read_body(body, state.config().max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(e) => return refuse_body(&state, &log, &query, e),
     };
@@ -51,7 +51,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     let ip = client_ip(
         &parts.extensions,
         &parts.headers,
-        &state.config.trusted_proxies,
+        &state.config().trusted_proxies,
     );
     if let Some(retry) = state.limits.throttled(ip) {
         let response = response::limited(format, "Too many failed attempts", retry);
@@ -104,7 +104,7 @@ async fn forward(
     params: &CanonicalParams,
     scoped: Option<(String, Vec<ClientId>)>,
 ) -> Response {
-    let Some(upstream) = &state.upstream else {
+    let Some(upstream) = state.upstream() else {
         let response = response::error(
             format,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -117,7 +117,7 @@ async fn forward(
         None => (None, None),
         Some((action, clients)) => {
             let cache = &state.owners;
-            match scope::admit(catalog, cache, Some(upstream), action, clients, params).await {
+            match scope::admit(&catalog, cache, Some(&upstream), action, clients, params).await {
                 Ok(admitted) => (admitted.owner_keys, admitted.set),
                 Err(refusal) => {
                     if refusal.status == StatusCode::BAD_GATEWAY {

@@ -2,6 +2,7 @@
 //! `migrations/`) per database, and the [`Manager`] that applies keygate's
 //! rules on top of it for the CLI and the web UI alike.
 
+pub mod backup;
 mod columns;
 mod error;
 mod manager;
@@ -11,6 +12,7 @@ mod store;
 
 use std::sync::Arc;
 
+pub use backup::{Backup, BackupCounts};
 pub use error::{Error, Result};
 pub use manager::{
     ChangeHook, CredentialEdit, Manager, RoleEdit, RoleInput, MAX_ALLOW_IPS, MAX_CLIENT_IDS,

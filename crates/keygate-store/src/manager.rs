@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use keygate_core::model::{Admin, ClientId, Credential, CredentialId, Lifecycle, Role, RoleId};
 use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
@@ -119,7 +120,8 @@ pub type ChangeHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> +
 #[derive(Clone)]
 pub struct Manager {
     store: Arc<dyn Store>,
-    catalog: Arc<Catalog>,
+    /// Swapped whole when the server reloads its configuration (SIGHUP).
+    catalog: Arc<ArcSwap<Catalog>>,
     hook: Arc<OnceLock<ChangeHook>>,
 }
 
@@ -128,7 +130,7 @@ impl Manager {
     pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>) -> Self {
         Self {
             store,
-            catalog,
+            catalog: Arc::new(ArcSwap::new(catalog)),
             hook: Arc::new(OnceLock::new()),
         }
     }
@@ -143,13 +145,19 @@ impl Manager {
         &self.store
     }
 
-    /// The action catalog.
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
+    /// The action catalog in force.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.load_full()
+    }
+
+    /// Puts `catalog` in force for every clone of this manager (a
+    /// configuration reload changed the custom actions).
+    pub fn set_catalog(&self, catalog: Arc<Catalog>) {
+        self.catalog.store(catalog);
     }
 
     /// Runs the change hook, then hands `value` back to the caller.
-    async fn changed<T>(&self, value: T) -> T {
+    pub(crate) async fn changed<T>(&self, value: T) -> T {
         if let Some(hook) = self.hook.get() {
             hook().await;
         }
@@ -310,10 +318,11 @@ impl Manager {
 
     /// Canonical names of `names`; any unknown name is an error.
     fn resolve_actions(&self, names: &[String]) -> Result<BTreeSet<String>> {
+        let catalog = self.catalog.load();
         names
             .iter()
-            .map(|name| match self.catalog.resolve(name.trim()) {
-                Some(id) => Ok(self.catalog.action(id).name.clone()),
+            .map(|name| match catalog.resolve(name.trim()) {
+                Some(id) => Ok(catalog.action(id).name.clone()),
                 None => Err(Error::Invalid(format!(
                     "unknown action {:?} (run `keygate actions` to list them)",
                     name.trim()
@@ -323,19 +332,16 @@ impl Manager {
     }
 
     fn category_actions(&self, categories: &[String]) -> Result<BTreeSet<String>> {
+        let catalog = self.catalog.load();
         let mut actions = BTreeSet::new();
         for name in categories {
-            let category = self.catalog.find_category(name).ok_or_else(|| {
+            let category = catalog.find_category(name).ok_or_else(|| {
                 Error::Invalid(format!(
                     "unknown category {:?} (run `keygate actions` to list them)",
                     name.trim()
                 ))
             })?;
-            actions.extend(
-                self.catalog
-                    .actions_in(category)
-                    .map(|(_, a)| a.name.clone()),
-            );
+            actions.extend(catalog.actions_in(category).map(|(_, a)| a.name.clone()));
         }
         Ok(actions)
     }
@@ -448,6 +454,7 @@ impl Manager {
                     .into(),
             actions: self
                 .catalog
+                .load()
                 .actions()
                 .map(|(_, a)| a.name.clone())
                 .collect(),

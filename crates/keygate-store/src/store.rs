@@ -10,7 +10,8 @@ use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
 use keygate_core::{SecretHashes, SnapshotSource};
 
-use crate::Result;
+use crate::backup::Backup;
+use crate::{Error, Result};
 
 /// A new role, or the full new state of one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +153,26 @@ pub trait Store: Send + Sync + 'static {
     /// Everything a snapshot needs, read in one transaction. An old secret
     /// whose end has passed is left out.
     async fn snapshot_source(&self) -> Result<SnapshotSource>;
+
+    /// Everything stored, for a backup (see [`crate::backup`]), read in one
+    /// transaction and sorted; an old secret whose end has passed is left
+    /// out. Secrets appear only as their hashes.
+    async fn export_backup(&self) -> Result<Backup> {
+        Err(Error::Unavailable(
+            "this database backend cannot export backups".into(),
+        ))
+    }
+
+    /// Writes `backup` (checked by [`crate::Manager::import_backup`]) into
+    /// this database in one transaction that bumps the revision; a database
+    /// holding any admin, role or credential is refused with
+    /// [`Error::Conflict`] and nothing is written.
+    async fn import_backup(&self, backup: &Backup) -> Result<()> {
+        let _ = backup;
+        Err(Error::Unavailable(
+            "this database backend cannot import backups".into(),
+        ))
+    }
 
     /// A push feed of changes made by other processes (PostgreSQL's
     /// LISTEN/NOTIFY): it ticks when the data may have changed. `None` for

@@ -80,7 +80,7 @@ pub struct Settings {
     pub database_url: String,
     /// Listen address for `serve`.
     pub listen: String,
-    /// Mark the session cookie Secure.
+    /// Mark the session cookie Secure (always with `[tls]`).
     pub secure_cookies: bool,
     /// Upstream WHMCS, if configured.
     pub upstream: Option<UpstreamConfig>,
@@ -123,7 +123,8 @@ pub fn load(config: Option<&Path>, database_url: Option<String>) -> anyhow::Resu
         listen: env("KEYGATE_LISTEN")
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.into()),
-        secure_cookies: file.secure_cookies,
+        // HTTPS served by keygate itself: the session cookie is always Secure.
+        secure_cookies: file.secure_cookies || file.tls.is_some(),
         upstream,
         custom_actions: file.catalog.custom,
         trusted_proxies: trusted_proxies(file.trusted_proxies)?,

@@ -112,7 +112,7 @@ async fn generate_dialog(
     let admins = state.manager.list_admins().await?;
     let checked = form.map(|f| f.ids("roles")).unwrap_or_default();
     let now = now_secs();
-    let mut lifecycle = LifecycleForm::blank(state.config.rate_limit.default, now);
+    let mut lifecycle = LifecycleForm::blank(state.config().rate_limit.default, now);
     if let Some(form) = form {
         lifecycle = lifecycle.refill(form, None, now);
     }
@@ -250,7 +250,7 @@ async fn edit_dialog(
         None => credential.roles.iter().map(|r| r.id.0).collect(),
     };
     let now = now_secs();
-    let mut lifecycle = LifecycleForm::of(&credential, state.config.rate_limit.default, now);
+    let mut lifecycle = LifecycleForm::of(&credential, state.config().rate_limit.default, now);
     if let Some(form) = form {
         lifecycle = lifecycle.refill(form, credential.lifecycle.expires_at, now);
     }

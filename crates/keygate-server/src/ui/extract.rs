@@ -61,7 +61,7 @@ pub async fn current_session(
 }
 
 fn login_required(headers: &HeaderMap, state: &AppState) -> Response {
-    let clear = set_cookie(SESSION_COOKIE, None, state.config.secure_cookies);
+    let clear = set_cookie(SESSION_COOKIE, None, state.config().secure_cookies);
     if is_fetch(headers) {
         let body = json!({ "error": "Your session has ended. Log in again." });
         return (

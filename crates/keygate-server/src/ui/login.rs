@@ -70,7 +70,7 @@ fn login_page(
         notice: matches!(note, Note::Notice(_)).then(|| note.text()),
     };
     let mut response = html(status, &page);
-    let value = set_cookie(LOGIN_COOKIE, Some(&token), state.config.secure_cookies);
+    let value = set_cookie(LOGIN_COOKIE, Some(&token), state.config().secure_cookies);
     if let Ok(value) = value.parse() {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -109,7 +109,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> UiResult
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let headers = request.headers().clone();
-    let limit = state.config.max_body_bytes;
+    let limit = state.config().max_body_bytes;
     let body = match axum::body::to_bytes(request.into_body(), limit).await {
         Ok(body) => body,
         Err(_) => return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response()),
@@ -168,7 +168,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> UiResult
         .ui
         .sessions
         .create(admin.id, &admin.username, Instant::now());
-    let secure = state.config.secure_cookies;
+    let secure = state.config().secure_cookies;
     let mut response = see_other(HOME);
     for value in [
         set_cookie(SESSION_COOKIE, Some(&token), secure),
@@ -185,7 +185,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> UiResult
 pub async fn logout(State(state): State<AppState>, posted: Posted) -> Response {
     state.ui.sessions.end(&posted.session.token);
     let mut response = see_other("/admin/login?logged_out=1");
-    let clear = set_cookie(SESSION_COOKIE, None, state.config.secure_cookies);
+    let clear = set_cookie(SESSION_COOKIE, None, state.config().secure_cookies);
     if let Ok(value) = clear.parse() {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }

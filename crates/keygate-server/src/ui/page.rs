@@ -296,7 +296,7 @@ pub async fn render(
         pages: 1,
         first: 0,
         last: 0,
-        default_rate: state.config.rate_limit.default.map(|r| r.to_string()),
+        default_rate: state.config().rate_limit.default.map(|r| r.to_string()),
         dialog,
         list,
     };
@@ -329,7 +329,7 @@ pub async fn render(
         let roles = state.manager.list_roles().await?;
         page.roles = roles
             .iter()
-            .map(|r| RoleRow::new(r, catalog, page.list.view == Some(r.id.0)))
+            .map(|r| RoleRow::new(r, &catalog, page.list.view == Some(r.id.0)))
             .collect();
     }
     Ok(html(status, &page))

@@ -62,7 +62,7 @@ fn create_form(state: &AppState) -> RoleForm {
         action: "/admin/api-credentials/roles/new".into(),
         name: String::new(),
         description: String::new(),
-        picker: Picker::new(state.manager.catalog(), &[]),
+        picker: Picker::new(&state.manager.catalog(), &[]),
         error: None,
     }
 }
@@ -73,7 +73,7 @@ fn edit_form_of(state: &AppState, role: &Role) -> RoleForm {
         action: format!("/admin/api-credentials/roles/{}/edit", role.id.0),
         name: role.name.clone(),
         description: role.description.clone(),
-        picker: Picker::new(state.manager.catalog(), &role.actions),
+        picker: Picker::new(&state.manager.catalog(), &role.actions),
         error: None,
     }
 }
@@ -87,7 +87,7 @@ fn refill(
 ) -> RoleForm {
     form.name = posted.form.get("name").to_string();
     form.description = posted.form.get("description").to_string();
-    form.picker = Picker::new(state.manager.catalog(), &posted.form.all("actions"));
+    form.picker = Picker::new(&state.manager.catalog(), &posted.form.all("actions"));
     form.error = Some(capitalize(&error.to_string()));
     form
 }

@@ -4,6 +4,7 @@
 //! lazily started [`feed`] and keep polling the revision as a fallback.
 
 mod admins;
+mod backup;
 mod credentials;
 mod feed;
 mod roles;
@@ -24,6 +25,7 @@ use keygate_core::{SecretHashes, SnapshotSource};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use crate::backup::Backup;
 use crate::store::{CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
 use crate::{Error, Result};
 use rows::CredentialFilter;
@@ -206,6 +208,14 @@ impl Store for PostgresStore {
 
     async fn snapshot_source(&self) -> Result<SnapshotSource> {
         self.explain(snapshot_source(&self.pool).await)
+    }
+
+    async fn export_backup(&self) -> Result<Backup> {
+        self.explain(backup::export(&self.pool).await)
+    }
+
+    async fn import_backup(&self, backup: &Backup) -> Result<()> {
+        self.explain(backup::import(&self.pool, backup).await)
     }
 
     fn change_feed(&self) -> Option<tokio::sync::watch::Receiver<()>> {

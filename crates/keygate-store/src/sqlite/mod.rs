@@ -2,6 +2,7 @@
 //! running server share one file; `BEGIN IMMEDIATE` for writes so concurrent
 //! writers queue on the busy timeout instead of failing.
 
+mod backup;
 mod rows;
 
 use std::str::FromStr;
@@ -15,6 +16,7 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use crate::backup::Backup;
 use crate::columns;
 use crate::store::{
     now_secs, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store,
@@ -473,5 +475,20 @@ impl Store for SqliteStore {
         let source = rows::snapshot_source(&mut tx).await?;
         tx.commit().await?;
         Ok(source)
+    }
+
+    async fn export_backup(&self) -> Result<Backup> {
+        // One deferred transaction: one consistent WAL read snapshot.
+        let mut tx = self.pool.begin().await?;
+        let backup = backup::export(&mut tx).await?;
+        tx.commit().await?;
+        Ok(backup)
+    }
+
+    async fn import_backup(&self, backup: &Backup) -> Result<()> {
+        let mut tx = self.write().await?;
+        backup::import(&mut tx, backup).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -20,26 +20,35 @@ use crate::config;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = config::load(cli.config.as_deref(), cli.database_url.clone())?;
-    let catalog = Arc::new(Catalog::with_custom(&settings.custom_actions)?);
+    // No configuration needed (packaging generates these on a build host).
     match &cli.command {
-        Command::Actions { category } => {
-            return actions::run(&catalog, category.as_deref(), cli.json)
-        }
         Command::Completions { shell } => return completions::completions(*shell),
         Command::Man => return completions::man(),
         _ => {}
     }
+    let settings = config::load(cli.config.as_deref(), cli.database_url.clone())?;
+    let catalog = Arc::new(Catalog::with_custom(&settings.custom_actions)?);
+    if let Command::Actions { category } = &cli.command {
+        return actions::run(&catalog, category.as_deref(), cli.json);
+    }
     let store = keygate_store::open(&settings.database_url).await?;
     let manager = Manager::new(store, catalog);
     match cli.command {
-        Command::Serve => serve::run(settings, manager).await,
+        Command::Serve => {
+            let origin = serve::Origin {
+                file: cli.config,
+                database_url: cli.database_url,
+            };
+            serve::run(settings, manager, origin).await
+        }
         Command::Admin(cmd) => admin::run(&manager, cmd, cli.json).await,
         Command::Role(cmd) => role::run(&manager, cmd, cli.json).await,
         Command::Credential(cmd) => credential::run(&manager, cmd, cli.json).await,
         Command::Export => backup::export(&manager).await,
         Command::Import { file } => backup::import(&manager, &file, cli.json).await,
-        Command::Migrate { to } => backup::migrate(&manager, &to, cli.json).await,
+        Command::Migrate { to } => {
+            backup::migrate(&manager, &settings.database_url, &to, cli.json).await
+        }
         Command::Actions { .. } | Command::Completions { .. } | Command::Man => {
             unreachable!("handled before opening the database")
         }

@@ -54,7 +54,7 @@ pub async fn run(manager: &Manager, command: RoleCommand, json: bool) -> anyhow:
             if json {
                 return output::json(&role);
             }
-            print_role(&role, manager.catalog());
+            print_role(&role, &manager.catalog());
         }
         RoleCommand::Edit {
             name,

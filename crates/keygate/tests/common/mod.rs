@@ -193,6 +193,19 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
+    /// Sends SIGHUP: the server re-reads its configuration.
+    pub fn hang_up(&self) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGHUP);
+        }
+    }
+
+    /// The logs written so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
     pub fn terminate(mut self) -> i32 {
         // SAFETY: plain kill(2) on our own child's pid.
