@@ -9,6 +9,7 @@
 pub(crate) mod check;
 pub(crate) mod columns;
 mod manage;
+pub(crate) mod sql;
 
 use serde::{Deserialize, Serialize};
 
