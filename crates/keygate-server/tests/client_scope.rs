@@ -4,14 +4,12 @@
 //! failures), the response check, unscoped and multi-client credentials,
 //! 10,000 concurrent mixed calls, and the sidecar's `params`.
 
-mod common;
 mod fake_whmcs;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::TestApp;
 use fake_whmcs::{
     mentions, object, Call, FakeWhmcs, Fault, Kind, A, B, MASTER_ID, MASTER_SECRET, NOBODY, TAG,
 };
@@ -22,6 +20,7 @@ use keygate_core::scope::{builtin_rows, Scope, ScopeRule};
 use keygate_core::Catalog;
 use keygate_server::config::ClientScopeConfig;
 use keygate_store::RoleInput;
+use keygate_testkit::app::{answer, TestApp};
 use serde_json::{json, Value};
 
 /// The role every test credential holds: every catalog action.
@@ -938,7 +937,7 @@ async fn the_query_and_the_body_are_read_as_whmcs_reads_them() {
             .query(query)
             .form(&form);
         async move {
-            let answer = common::answer(request.send().await.unwrap()).await;
+            let answer = answer(request.send().await.unwrap()).await;
             Reply {
                 tag,
                 status: answer.status,

@@ -2,11 +2,9 @@
 //! recording stand-in for WHMCS: the whole error table in all three
 //! formats, forwarding fidelity, and changes taking effect at once.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{FakeWhmcs, Reply, TestApp};
+use keygate_testkit::app::{FakeWhmcs, Reply, TestApp};
 
 /// One row of the error table: server, form, status, message.
 type ErrorRow<'a> = (&'a TestApp, Vec<(&'a str, &'a str)>, u16, &'a str);
@@ -229,7 +227,7 @@ async fn forwarding_substitutes_the_credential_and_keeps_everything_else() {
         ("note", "ünïcödé ✓"),
     ];
     let response = app.client.post(url).form(&body).send().await.unwrap();
-    let answer = common::answer(response).await;
+    let answer = keygate_testkit::app::answer(response).await;
     assert_eq!(answer.status, 418, "upstream status passes through");
     assert_eq!(answer.content_type, "text/x-whmcs; charset=utf-8");
     assert_eq!(answer.body, "result=success;teapot=1;");
@@ -416,7 +414,7 @@ async fn oversized_bodies_get_413_in_the_requested_format() {
         .send()
         .await
         .unwrap();
-    let answer = common::answer(response).await;
+    let answer = keygate_testkit::app::answer(response).await;
     assert_eq!(answer.status, 413);
     assert_eq!(answer.content_type, "application/json");
     assert!(
@@ -433,7 +431,7 @@ async fn oversized_bodies_get_413_in_the_requested_format() {
         .send()
         .await
         .unwrap();
-    let answer = common::answer(response).await;
+    let answer = keygate_testkit::app::answer(response).await;
     assert_eq!(
         (answer.status, answer.content_type.as_str()),
         (413, "text/plain")
@@ -516,7 +514,7 @@ async fn last_access_is_flushed_on_shutdown() {
         ("action", "GetTickets"),
     ])
     .await;
-    app.app.take().unwrap().shutdown().await;
+    app.shutdown().await;
     assert!(app
         .manager
         .credential(&id)

@@ -4,12 +4,10 @@
 //! shows what would have run. (The differential test against real PHP is
 //! `php_differential.rs`.)
 
-mod common;
-
-use common::{FakeWhmcs, TestApp};
+use keygate_testkit::app::{answer, Answer, FakeWhmcs, TestApp};
 
 /// POSTs `body` with `content_type` (and `query`) to the gateway.
-async fn post_raw(app: &TestApp, query: &str, content_type: &str, body: String) -> common::Answer {
+async fn post_raw(app: &TestApp, query: &str, content_type: &str, body: String) -> Answer {
     let response = app
         .client
         .post(app.url(&format!("/includes/api.php{query}")))
@@ -18,7 +16,7 @@ async fn post_raw(app: &TestApp, query: &str, content_type: &str, body: String) 
         .send()
         .await
         .unwrap();
-    common::answer(response).await
+    answer(response).await
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";

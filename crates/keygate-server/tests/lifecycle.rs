@@ -3,13 +3,11 @@
 //! rotation with overlap, per-credential and default rate limits, and the
 //! failed-authentication throttle, on the gateway and the sidecar.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{FakeWhmcs, TestApp};
 use keygate_server::config::RateLimitConfig;
 use keygate_store::CredentialEdit;
+use keygate_testkit::app::{FakeWhmcs, TestApp};
 use serde_json::json;
 
 /// POSTs a call as `form` with extra headers; (status, retry-after, body).

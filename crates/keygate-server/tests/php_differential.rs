@@ -30,8 +30,6 @@
 //! `KEYGATE_TEST_PHP_REQUIRED=1`). `KEYGATE_DIFF_SEED` replays a seed,
 //! `KEYGATE_DIFF_REQUESTS` changes the number of requests.
 
-mod common;
-
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -46,7 +44,7 @@ use keygate_core::params::{registered, urlencoded, Key, PhpArray, RawPair, Value
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use common::TestApp;
+use keygate_testkit::app::TestApp;
 
 /// Used when `KEYGATE_DIFF_SEED` is not set.
 const DEFAULT_SEED: u64 = 0x6b65_7967_6174_6521;

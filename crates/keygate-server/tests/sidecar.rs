@@ -1,8 +1,6 @@
 //! `/v1/authorize`, `/healthz` and `/metrics` through a real server.
 
-mod common;
-
-use common::TestApp;
+use keygate_testkit::app::TestApp;
 use serde_json::json;
 
 #[tokio::test]

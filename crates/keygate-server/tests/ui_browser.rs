@@ -9,8 +9,6 @@
 //! fails when `KEYGATE_TEST_BROWSER_REQUIRED=1` (CI, where they are
 //! installed, must run it).
 
-mod ui_support;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,8 +19,9 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use keygate_core::model::Lifecycle;
 use keygate_core::Catalog;
+use keygate_testkit::app::TestApp;
+use keygate_testkit::ui::{ADMIN, PASSWORD};
 use serde_json::{json, Value};
-use ui_support::{TestApp, ADMIN, PASSWORD};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -1154,8 +1153,8 @@ async fn ui_browser_workflows() {
         return;
     }
     let driver = Driver::start().expect("chromedriver starts");
-    let app = TestApp::start(false).await;
-    let base = app.serve().await;
+    let app = TestApp::start_ui(false).await;
+    let base = app.base.clone();
     let shots = screenshot_dir();
     std::fs::create_dir_all(&shots).unwrap();
     let client = driver.browser().await.expect("chromium session starts");

@@ -2,11 +2,10 @@
 //! matrix of every route against every kind of caller, then the security
 //! and validation behaviour that needs no browser.
 
-mod ui_support;
-
 use axum::http::{Method, StatusCode};
 use keygate_store::{Manager, RoleInput};
-use ui_support::{csrf_of, Client, TestApp, ADMIN, PASSWORD};
+use keygate_testkit::app::TestApp;
+use keygate_testkit::ui::{csrf_of, encode, Answer, Client, ADMIN, PASSWORD};
 
 /// Everything the UI can change, to prove a refused request changed nothing.
 async fn dump(manager: &Manager) -> String {
@@ -28,7 +27,7 @@ async fn role(manager: &Manager, name: &str, actions: &[&str]) -> i64 {
 }
 
 async fn logged_in(app: &TestApp) -> (Client, String) {
-    let mut client = app.client();
+    let mut client = app.ui_client();
     let answer = client.login(ADMIN, PASSWORD).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
     let csrf = client.csrf().await;
@@ -69,7 +68,7 @@ fn post(
     }
 }
 
-async fn call(client: &mut Client, case: &Case, csrf: &str) -> ui_support::Answer {
+async fn call(client: &mut Client, case: &Case, csrf: &str) -> Answer {
     if case.method == Method::GET {
         return client
             .send(Method::GET, &case.path, None, &[("x-csrf-token", csrf)])
@@ -86,7 +85,7 @@ async fn call(client: &mut Client, case: &Case, csrf: &str) -> ui_support::Answe
 /// changes anything; with both, each route does its job.
 #[tokio::test]
 async fn ui_route_matrix() {
-    let app = TestApp::start(false).await;
+    let app = TestApp::start_ui(false).await;
     let m = &app.manager;
     m.add_admin("bob", "bob-password-1").await.unwrap();
     m.add_admin("carol", "carol-password-1").await.unwrap();
@@ -276,7 +275,7 @@ async fn ui_route_matrix() {
         let what = format!("{} {}", case.method, case.path);
         let before = dump(m).await;
 
-        let answer = call(&mut app.client(), case, &csrf).await;
+        let answer = call(&mut app.ui_client(), case, &csrf).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "no session: {what}");
         assert_eq!(answer.location(), "/admin/login", "no session: {what}");
 
@@ -317,7 +316,7 @@ async fn ui_route_matrix() {
     assert_eq!(answer.location(), "/admin/login");
 
     // Routes open to everyone, for every caller.
-    let mut bob = app.client();
+    let mut bob = app.ui_client();
     bob.login("bob", "new-bob-pass").await;
     for (path, status) in [
         ("/admin/login", StatusCode::SEE_OTHER),
@@ -330,7 +329,7 @@ async fn ui_route_matrix() {
         ("/admin/no-such-page", StatusCode::NOT_FOUND),
     ] {
         assert_eq!(bob.get(path).await.status, status, "session: {path}");
-        let anonymous = app.client().get(path).await;
+        let anonymous = app.ui_client().get(path).await;
         let expected = if path == "/admin/login" {
             StatusCode::OK
         } else {
@@ -342,10 +341,13 @@ async fn ui_route_matrix() {
         bob.get("/admin/").await.location(),
         "/admin/api-credentials"
     );
-    assert_eq!(app.client().get("/admin/").await.location(), "/admin/login");
+    assert_eq!(
+        app.ui_client().get("/admin/").await.location(),
+        "/admin/login"
+    );
 
     // The login form itself needs its token.
-    let mut stranger = app.client();
+    let mut stranger = app.ui_client();
     let forged = stranger
         .post(
             "/admin/login",
@@ -361,8 +363,8 @@ async fn ui_route_matrix() {
 
 #[tokio::test]
 async fn login_is_refused_throttled_and_sets_strict_cookies() {
-    let app = TestApp::start(false).await;
-    let mut client = app.client();
+    let app = TestApp::start_ui(false).await;
+    let mut client = app.ui_client();
     let refused = client.login(ADMIN, "wrong password").await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert!(refused.body.contains("Invalid username or password."));
@@ -378,7 +380,7 @@ async fn login_is_refused_throttled_and_sets_strict_cookies() {
     );
     assert!(throttled.body.contains("Too many failed logins"));
 
-    let mut other = app.client();
+    let mut other = app.ui_client();
     let unknown = other.login("nobody", "whatever-password").await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert!(unknown.body.contains("Invalid username or password."));
@@ -408,8 +410,8 @@ async fn login_is_refused_throttled_and_sets_strict_cookies() {
     );
     assert!(!session.contains("Secure"), "plain HTTP: no Secure flag");
 
-    let secure = TestApp::start(true).await;
-    let answer = secure.client().login(ADMIN, PASSWORD).await;
+    let secure = TestApp::start_ui(true).await;
+    let answer = secure.ui_client().login(ADMIN, PASSWORD).await;
     let session = answer
         .set_cookies()
         .into_iter()
@@ -420,9 +422,9 @@ async fn login_is_refused_throttled_and_sets_strict_cookies() {
 
 #[tokio::test]
 async fn disabled_or_removed_admin_loses_its_session() {
-    let app = TestApp::start(false).await;
+    let app = TestApp::start_ui(false).await;
     app.manager.add_admin("bob", "bob-password").await.unwrap();
-    let mut bob = app.client();
+    let mut bob = app.ui_client();
     bob.login("bob", "bob-password").await;
     assert_eq!(bob.get("/admin/admins").await.status, StatusCode::OK);
     app.manager.set_admin_enabled("bob", false).await.unwrap();
@@ -463,7 +465,7 @@ async fn disabled_or_removed_admin_loses_its_session() {
 
 #[tokio::test]
 async fn new_secret_is_shown_once_and_never_cached() {
-    let app = TestApp::start(false).await;
+    let app = TestApp::start_ui(false).await;
     let (mut alice, csrf) = logged_in(&app).await;
     let no_roles = alice.get("/admin/api-credentials/credentials/new").await;
     assert!(no_roles.body.contains(keygate_core::NO_ROLES_MESSAGE));
@@ -512,7 +514,7 @@ async fn new_secret_is_shown_once_and_never_cached() {
     let mut works = false;
     for _ in 0..100 {
         works = app
-            .app
+            .app()
             .state()
             .live
             .load()
@@ -538,7 +540,7 @@ async fn new_secret_is_shown_once_and_never_cached() {
 
 #[tokio::test]
 async fn validation_errors_rerender_and_output_is_escaped() {
-    let app = TestApp::start(false).await;
+    let app = TestApp::start_ui(false).await;
     let (mut alice, csrf) = logged_in(&app).await;
     let xss = "<script>alert(1)</script>";
     let created = alice
@@ -648,7 +650,7 @@ async fn validation_errors_rerender_and_output_is_escaped() {
 
 #[tokio::test]
 async fn description_edit_answers_json_to_the_script() {
-    let app = TestApp::start(false).await;
+    let app = TestApp::start_ui(false).await;
     role(&app.manager, "Support", &[]).await;
     let (credential, _) = app
         .manager
@@ -656,7 +658,7 @@ async fn description_edit_answers_json_to_the_script() {
         .await
         .unwrap();
     let (mut alice, csrf) = logged_in(&app).await;
-    let body = ui_support::encode(&[
+    let body = encode(&[
         ("identifier", &credential.identifier),
         ("description", "  new  "),
     ]);
@@ -675,7 +677,7 @@ async fn description_edit_answers_json_to_the_script() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body, r#"{"description":"new"}"#);
     let long = "x".repeat(300);
-    let body = ui_support::encode(&[
+    let body = encode(&[
         ("identifier", &credential.identifier),
         ("description", &long),
     ]);
@@ -713,8 +715,8 @@ async fn description_edit_answers_json_to_the_script() {
 
 #[tokio::test]
 async fn ui_headers_stay_off_the_gateway() {
-    let app = TestApp::start(false).await;
-    let mut client = app.client();
+    let app = TestApp::start_ui(false).await;
+    let mut client = app.ui_client();
     let login = client.get("/admin/login").await;
     let csp = login.header("content-security-policy");
     assert!(
@@ -798,7 +800,7 @@ async fn sidecar(
 /// invalid and everything typed kept, and creates nothing.
 #[tokio::test]
 async fn generate_with_expiry_allowlist_and_rate_limit() {
-    let app = TestApp::start(false).await;
+    let app = TestApp::start_ui(false).await;
     let support = role(&app.manager, "Support", &["GetClients"])
         .await
         .to_string();
@@ -988,7 +990,7 @@ async fn generate_with_expiry_allowlist_and_rate_limit() {
 /// a mistake in any field changes nothing at all.
 #[tokio::test]
 async fn edit_extends_the_expiry_and_replaces_the_limits() {
-    let app = TestApp::start(false).await;
+    let app = TestApp::start_ui(false).await;
     let m = &app.manager;
     let support = role(m, "Support", &["GetClients"]).await;
     let billing = role(m, "Billing", &["GetInvoices"]).await.to_string();
@@ -1132,7 +1134,7 @@ async fn edit_extends_the_expiry_and_replaces_the_limits() {
 /// written; the list shows one "Client #N" badge per client.
 #[tokio::test]
 async fn generate_and_edit_bind_a_credential_to_clients() {
-    let app = TestApp::start(false).await;
+    let app = TestApp::start_ui(false).await;
     let m = &app.manager;
     let support = role(m, "Support", &["GetClients"]).await.to_string();
     let (mut alice, csrf) = logged_in(&app).await;
@@ -1303,7 +1305,7 @@ async fn generate_and_edit_bind_a_credential_to_clients() {
 /// Disabled badge; Enable (no question) makes it work again.
 #[tokio::test]
 async fn disable_asks_first_and_enable_restores() {
-    let app = TestApp::start(false).await;
+    let app = TestApp::start_ui(false).await;
     role(&app.manager, "Support", &["GetClients"]).await;
     let (credential, secret) = app
         .manager
@@ -1348,7 +1350,7 @@ async fn disable_asks_first_and_enable_restores() {
     let refused = alice.post(disable, &[("identifier", id.as_str())]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "no CSRF token");
     assert!(app.manager.credential(&id).await.unwrap().lifecycle.enabled);
-    let mut anonymous = app.client();
+    let mut anonymous = app.ui_client();
     let answer = anonymous
         .post(
             disable,
@@ -1422,7 +1424,7 @@ async fn disable_asks_first_and_enable_restores() {
 /// end; both secrets work during the overlap, and the list shows its end.
 #[tokio::test]
 async fn rotate_shows_the_new_secret_once_and_keeps_the_old_one_for_the_overlap() {
-    let app = TestApp::start(false).await;
+    let app = TestApp::start_ui(false).await;
     role(&app.manager, "Support", &["GetClients"]).await;
     let (credential, first) = app
         .manager
@@ -1608,7 +1610,7 @@ fn stamp_iso(secs: i64) -> String {
 /// both badges), the Edit dialog says so and offers to extend it.
 #[tokio::test]
 async fn expired_credentials_are_marked() {
-    let app = TestApp::start(false).await;
+    let app = TestApp::start_ui(false).await;
     let m = &app.manager;
     role(m, "Support", &["GetClients"]).await;
     let soon = now() + 2;

@@ -7,8 +7,10 @@ mod columns;
 mod error;
 mod manager;
 pub mod postgres;
+mod rows_sql;
 pub mod sqlite;
 mod store;
+mod writes_sql;
 
 use std::sync::Arc;
 

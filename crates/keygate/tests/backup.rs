@@ -10,7 +10,7 @@ mod common;
 use common::{authorize, Output, Scratch, Server};
 use keygate_core::secret::hex;
 use keygate_core::SecretHashes;
-use keygate_store::postgres::scratch::ScratchDatabase;
+use keygate_testkit::scratch::ScratchDatabase;
 
 /// What [`populate`] handed out.
 struct Fixture {

@@ -8,7 +8,7 @@
 //!   second of it (the measured delays are printed).
 //!
 //! Each test skips, saying so, when PostgreSQL (see
-//! `keygate_store::postgres::scratch`) or Redis at 127.0.0.1:6379 is not
+//! `keygate_testkit::scratch`) or Redis at 127.0.0.1:6379 is not
 //! reachable, unless `KEYGATE_TEST_POSTGRES_REQUIRED` /
 //! `KEYGATE_TEST_REDIS_REQUIRED=1` are set (CI), where they fail instead.
 //! Each test keeps its Redis keys under a prefix of its own
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{gateway, Server};
-use keygate_store::postgres::scratch::ScratchDatabase;
+use keygate_testkit::scratch::ScratchDatabase;
 
 /// The action every credential here is checked against.
 const ACTION: &str = "GetClients";

@@ -3,7 +3,7 @@
 //! CLI must reach the other's snapshot fast (LISTEN/NOTIFY; the latencies
 //! are measured and printed); killed connections and a database outage must
 //! be survived without a restart. Each test skips, saying so, when no
-//! PostgreSQL server is reachable (see `keygate_store::postgres::scratch`).
+//! PostgreSQL server is reachable (see `keygate_testkit::scratch`).
 
 mod common;
 
@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{authorize, Output, Server};
-use keygate_store::postgres::scratch::ScratchDatabase;
+use keygate_testkit::scratch::ScratchDatabase;
 use reqwest::header::{COOKIE, SET_COOKIE};
 
 /// The bound every propagation is held to: generous, since the machine is

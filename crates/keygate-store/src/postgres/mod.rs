@@ -9,10 +9,6 @@ mod credentials;
 mod feed;
 mod roles;
 mod rows;
-// Test support (scratch databases, a cuttable TCP relay) shared by this
-// crate's tests and the binary's cluster tests; not part of the API.
-#[doc(hidden)]
-pub mod scratch;
 mod tx;
 
 use std::str::FromStr;
@@ -113,11 +109,13 @@ impl Store for PostgresStore {
     }
 
     async fn list_admins(&self) -> Result<Vec<Admin>> {
-        self.explain(admins::list(&self.pool).await)
+        self.explain(async { rows::list_admins(&mut *self.pool.acquire().await?).await }.await)
     }
 
     async fn find_admin(&self, username: &str) -> Result<Option<(Admin, String)>> {
-        self.explain(admins::find(&self.pool, username).await)
+        self.explain(
+            async { rows::find_admin(&mut *self.pool.acquire().await?, username).await }.await,
+        )
     }
 
     async fn set_admin_password(&self, id: AdminId, password_hash: &str) -> Result<bool> {
@@ -137,15 +135,15 @@ impl Store for PostgresStore {
     }
 
     async fn list_roles(&self) -> Result<Vec<Role>> {
-        self.explain(roles::list(&self.pool).await)
+        self.explain(async { rows::load_roles(&mut *self.pool.acquire().await?, None).await }.await)
     }
 
     async fn find_role(&self, name: &str) -> Result<Option<Role>> {
-        self.explain(roles::find(&self.pool, name).await)
+        self.explain(async { rows::find_role(&mut *self.pool.acquire().await?, name).await }.await)
     }
 
     async fn get_role(&self, id: RoleId) -> Result<Option<Role>> {
-        self.explain(roles::get(&self.pool, id).await)
+        self.explain(async { rows::load_role(&mut *self.pool.acquire().await?, id).await }.await)
     }
 
     async fn update_role(&self, id: RoleId, patch: &RolePatch) -> Result<Option<Role>> {
@@ -166,11 +164,15 @@ impl Store for PostgresStore {
 
     async fn list_credentials(&self, admin: Option<AdminId>) -> Result<Vec<Credential>> {
         let filter = admin.map_or(CredentialFilter::All, CredentialFilter::Admin);
-        self.explain(credentials::load(&self.pool, filter).await)
+        self.explain(
+            async { rows::load_credentials(&mut *self.pool.acquire().await?, filter).await }.await,
+        )
     }
 
     async fn find_credential(&self, identifier: &str) -> Result<Option<Credential>> {
-        let found = credentials::load(&self.pool, CredentialFilter::Identifier(identifier)).await;
+        let filter = CredentialFilter::Identifier(identifier);
+        let found =
+            async { rows::load_credentials(&mut *self.pool.acquire().await?, filter).await }.await;
         self.explain(found.map(|c| c.into_iter().next()))
     }
 
@@ -200,10 +202,7 @@ impl Store for PostgresStore {
     }
 
     async fn revision(&self) -> Result<i64> {
-        let revision = sqlx::query_scalar("SELECT value FROM revision WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await;
-        self.explain(revision.map_err(Error::from))
+        self.explain(async { rows::revision(&mut *self.pool.acquire().await?).await }.await)
     }
 
     async fn snapshot_source(&self) -> Result<SnapshotSource> {

@@ -1,51 +1,47 @@
 //! Export and import of a whole database (see [`crate::backup`]): read on
-//! one connection inside a transaction, written in one `BEGIN IMMEDIATE`
-//! transaction that refuses a database holding anything. The SQL both
+//! one connection inside a transaction, written in one write transaction
+//! (`BEGIN IMMEDIATE`, bumping the revision) that refuses a database holding
+//! anything. The SQL both
 //! backends share is in [`crate::backup::sql`].
 
 use std::collections::HashMap;
 
-use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::{bump, insert_actions};
+use super::roles::insert_actions;
+use super::tx::{self, Tx};
 use crate::backup::columns::{ensure_empty, unknown, COUNT_SQL};
 use crate::backup::{Backup, BackupCredential, BackupRole};
 use crate::Result;
 
-crate::backup::sql::backup_sql!(
-    sqlx::sqlite::SqliteRow,
-    sqlx::SqliteConnection,
-    sqlx::Transaction<'_, sqlx::Sqlite>
-);
+crate::backup::sql::backup_sql!(sqlx::sqlite::SqliteRow, sqlx::SqliteConnection, super::Tx);
 
 /// Everything in the database, in the backup's order.
 pub(super) async fn export(conn: &mut SqliteConnection) -> Result<Backup> {
     shared::read_all(conn).await
 }
 
-/// Writes `backup` into the empty database inside `tx` and bumps the
-/// revision; the caller commits.
-pub(super) async fn import(tx: &mut Transaction<'_, Sqlite>, backup: &Backup) -> Result<()> {
-    let counts = sqlx::query(COUNT_SQL).fetch_one(&mut **tx).await?;
+/// Writes `backup` into the empty database, all or nothing.
+pub(super) async fn import(pool: &SqlitePool, backup: &Backup) -> Result<()> {
+    let mut tx = tx::begin_write(pool).await?;
+    let counts = sqlx::query(COUNT_SQL).fetch_one(&mut *tx).await?;
     ensure_empty(
         counts.try_get("admins")?,
         counts.try_get("roles")?,
         counts.try_get("credentials")?,
     )?;
-    let admins = shared::insert_admins(tx, &backup.admins).await?;
-    let roles = insert_roles(tx, &backup.roles).await?;
+    let admins = shared::insert_admins(&mut tx, &backup.admins).await?;
+    let roles = insert_roles(&mut tx, &backup.roles).await?;
     for credential in &backup.credentials {
-        let id = shared::insert_credential_row(tx, credential, &admins).await?;
-        link_roles(tx, id, credential, &roles).await?;
+        let id = shared::insert_credential_row(&mut tx, credential, &admins).await?;
+        link_roles(&mut tx, id, credential, &roles).await?;
     }
-    bump(tx).await
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Inserts the roles and their actions; their ids by lowercase name.
-async fn insert_roles(
-    tx: &mut Transaction<'_, Sqlite>,
-    roles: &[BackupRole],
-) -> Result<HashMap<String, i64>> {
+async fn insert_roles(tx: &mut Tx, roles: &[BackupRole]) -> Result<HashMap<String, i64>> {
     let mut ids = HashMap::with_capacity(roles.len());
     for role in roles {
         let id = shared::insert_role(tx, role).await?;
@@ -57,7 +53,7 @@ async fn insert_roles(
 
 /// Links credential `id` to the roles it names.
 async fn link_roles(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     id: i64,
     credential: &BackupCredential,
     roles: &HashMap<String, i64>,

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use keygate_core::Catalog;
-use keygate_store::postgres::scratch::ScratchDatabase;
 use keygate_store::{Manager, Store};
+use keygate_testkit::scratch::ScratchDatabase;
 
 /// What keeps a test database alive; dropping it removes the database.
 enum Guard {

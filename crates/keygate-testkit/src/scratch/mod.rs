@@ -1,7 +1,7 @@
-//! Throwaway databases for tests (this crate's and the end-to-end tests of
-//! the binary): each gets a unique name on the test server and is dropped on
-//! drop, so also when the test panics. Where no server is reachable the
-//! tests skip loudly, never silently.
+//! Throwaway PostgreSQL databases for tests (the store's and the end-to-end
+//! tests of the binary): each gets a unique name on the test server and is
+//! dropped on drop, so also when the test panics. Where no server is
+//! reachable the tests skip loudly, never silently.
 
 mod link;
 

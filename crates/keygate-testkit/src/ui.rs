@@ -1,67 +1,41 @@
-//! Shared by the admin UI tests: a fresh app over a temporary SQLite file,
-//! and an in-process client with a cookie jar that drives `App::router()`
-//! through `tower::ServiceExt::oneshot`.
-#![allow(dead_code)]
+//! For the admin UI tests: the app as they start it (admin [`ADMIN`],
+//! throttling on), and an in-process client with a cookie jar that drives
+//! `App::router()` through `tower::ServiceExt::oneshot`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use keygate_core::Catalog;
-use keygate_server::config::ServerConfig;
-use keygate_server::App;
-use keygate_store::Manager;
+use keygate_server::config::RateLimitConfig;
 use tower::ServiceExt;
+
+use crate::app::TestApp;
 
 /// The first admin every test logs in with.
 pub const ADMIN: &str = "alice";
 /// Its password.
 pub const PASSWORD: &str = "correct horse battery";
 
-/// A started app with its database.
-pub struct TestApp {
-    /// The app (router and state).
-    pub app: App,
-    /// Management operations on the same database.
-    pub manager: Manager,
-    _dir: tempfile::TempDir,
-}
-
 impl TestApp {
-    /// A fresh database with admin `alice`, and the app on it.
-    pub async fn start(secure_cookies: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("keygate.db").display());
-        let store = keygate_store::open(&url).await.unwrap();
-        let manager = Manager::new(store, Arc::new(Catalog::builtin()));
-        manager.add_admin(ADMIN, PASSWORD).await.unwrap();
-        let mut config = ServerConfig::new("127.0.0.1:0", &url);
-        config.secure_cookies = secure_cookies;
-        config.access_flush_interval = std::time::Duration::from_millis(100);
-        let app = App::start(config, manager.clone()).await.unwrap();
-        Self {
-            app,
-            manager,
-            _dir: dir,
-        }
-    }
-
-    /// Serves the app on a fresh port of 127.0.0.1; returns its base URL.
-    pub async fn serve(&self) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let router = self.app.router();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        format!("http://{address}")
+    /// A fresh database with admin [`ADMIN`], and the app on it with the
+    /// default rate limits (failed logins throttled), served on port 0.
+    pub async fn start_ui(secure_cookies: bool) -> Self {
+        TestApp::builder()
+            .admin(ADMIN, PASSWORD)
+            .secure_cookies(secure_cookies)
+            .rate_limit(RateLimitConfig::default())
+            .access_flush_interval(Duration::from_millis(100))
+            .start()
+            .await
     }
 
     /// An in-process client with an empty cookie jar.
-    pub fn client(&self) -> Client {
+    pub fn ui_client(&self) -> Client {
         Client {
-            router: self.app.router(),
+            router: self.app().router(),
             cookies: BTreeMap::new(),
         }
     }

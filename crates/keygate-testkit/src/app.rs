@@ -1,6 +1,6 @@
 //! A builder-style test app: a fresh SQLite file per test, the real server
-//! on 127.0.0.1:0, and a recording stand-in for WHMCS.
-#![allow(dead_code)]
+//! on 127.0.0.1:0 (with peer addresses, as `keygate serve`), and a
+//! recording stand-in for WHMCS.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -18,16 +18,22 @@ use keygate_store::{Manager, RoleInput};
 /// What the fake WHMCS received.
 #[derive(Clone, Debug)]
 pub struct Recorded {
+    /// The request's `Content-Type` (or "").
     pub content_type: String,
+    /// The urlencoded body, decoded (empty when it was not urlencoded).
     pub form: Vec<(String, String)>,
 }
 
 /// How the fake WHMCS answers.
 #[derive(Clone)]
 pub struct Reply {
+    /// HTTP status.
     pub status: u16,
+    /// `Content-Type` of the answer.
     pub content_type: &'static str,
+    /// Body of the answer.
     pub body: &'static str,
+    /// Wait this long before answering.
     pub delay: Duration,
 }
 
@@ -44,7 +50,9 @@ impl Default for Reply {
 
 /// A local HTTP server standing in for WHMCS, recording every call.
 pub struct FakeWhmcs {
+    /// Its API URL (`http://127.0.0.1:PORT/includes/api.php`).
     pub url: String,
+    /// Every call received, oldest first.
     pub received: Arc<Mutex<Vec<Recorded>>>,
     reply: Arc<Mutex<Reply>>,
 }
@@ -153,6 +161,9 @@ pub struct TestAppBuilder {
     rate_limit: Option<RateLimitConfig>,
     client_scope: Option<ClientScopeConfig>,
     catalog: Option<Catalog>,
+    admin: Option<(String, String)>,
+    secure_cookies: bool,
+    access_flush_interval: Option<Duration>,
 }
 
 impl TestAppBuilder {
@@ -180,7 +191,8 @@ impl TestAppBuilder {
         self
     }
 
-    /// Rate limits and failed-authentication throttling.
+    /// Rate limits and failed-authentication throttling (by default
+    /// throttling is off: tests fail authentication on purpose).
     pub fn rate_limit(mut self, config: RateLimitConfig) -> Self {
         self.rate_limit = Some(config);
         self
@@ -204,6 +216,24 @@ impl TestAppBuilder {
         self
     }
 
+    /// Adds this admin before the server starts.
+    pub fn admin(mut self, username: &str, password: &str) -> Self {
+        self.admin = Some((username.into(), password.into()));
+        self
+    }
+
+    /// Marks the UI's cookies `Secure` (as behind HTTPS).
+    pub fn secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
+    }
+
+    /// How often last access is flushed to the database (default 200 ms).
+    pub fn access_flush_interval(mut self, interval: Duration) -> Self {
+        self.access_flush_interval = Some(interval);
+        self
+    }
+
     /// Opens a fresh database and starts the server on port 0.
     pub async fn start(self) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
@@ -211,8 +241,14 @@ impl TestAppBuilder {
         let store = keygate_store::open(&db_url).await.unwrap();
         let catalog = self.catalog.unwrap_or_else(Catalog::builtin);
         let manager = Manager::new(store, Arc::new(catalog));
+        if let Some((username, password)) = &self.admin {
+            manager.add_admin(username, password).await.unwrap();
+        }
         let mut config = ServerConfig::new("127.0.0.1:0", &db_url);
-        config.access_flush_interval = Duration::from_millis(200);
+        config.access_flush_interval = self
+            .access_flush_interval
+            .unwrap_or(Duration::from_millis(200));
+        config.secure_cookies = self.secure_cookies;
         if let Some(client_scope) = self.client_scope {
             config.client_scope = client_scope;
         }
@@ -251,19 +287,26 @@ impl TestAppBuilder {
 
 /// A running server with its database.
 pub struct TestApp {
+    /// The server's base URL (`http://127.0.0.1:PORT`).
     pub base: String,
+    /// Management operations on the same database.
     pub manager: Manager,
+    /// An HTTP client for the server.
     pub client: reqwest::Client,
+    /// The database URL.
     pub db_url: String,
-    pub app: Option<App>,
+    app: Option<App>,
     _dir: tempfile::TempDir,
 }
 
 /// A simple HTTP answer.
 #[derive(Debug)]
 pub struct Answer {
+    /// HTTP status.
     pub status: u16,
+    /// `Content-Type` (or "").
     pub content_type: String,
+    /// Body as text.
     pub body: String,
 }
 
@@ -273,13 +316,27 @@ impl TestApp {
         TestAppBuilder::default()
     }
 
+    /// The app (router and state); panics after [`TestApp::shutdown`].
+    pub fn app(&self) -> &App {
+        self.app.as_ref().expect("the app was shut down")
+    }
+
+    /// Stops the app's background tasks ([`App::shutdown`]), flushing
+    /// pending last-access times; the database stays.
+    pub async fn shutdown(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+    }
+
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    /// An admin `alice`, a role `Tickets` (OpenTicket, GetTickets) and a
-    /// credential holding it; returns (identifier, secret).
+    /// An admin `alice`, a role `Tickets` (OpenTicket, GetTickets,
+    /// GetClientsDetails) and a credential holding it; returns (identifier,
+    /// secret).
     pub async fn seed(&self) -> (String, String) {
         self.manager.add_admin("alice", "password1").await.unwrap();
         let role = RoleInput {

@@ -1,0 +1,386 @@
+//! Reading rows into domain records, written once for both backends: the
+//! SQL is in the dialect both accept (`$N` placeholders work in sqlx-sqlite
+//! too) and [`rows_sql!`] stamps it out per backend, since sqlx's row and
+//! connection types differ between them. Keeping one copy is what keeps the
+//! backends from drifting apart (they once read differently: one loaded
+//! every role link to return a single credential).
+//!
+//! Filters choose among fixed statements instead of `$1 IS NULL OR …`
+//! conditions, so each statement can use its index on both databases.
+
+use keygate_core::model::{AdminId, CredentialId};
+
+/// Which credentials to load.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum CredentialFilter<'a> {
+    /// Every credential.
+    All,
+    /// The credentials this admin owns.
+    Admin(AdminId),
+    /// The credential with this id.
+    Id(CredentialId),
+    /// The credential with this identifier.
+    Identifier(&'a str),
+}
+
+impl CredentialFilter<'_> {
+    /// The condition on `credentials c` that selects them, binding `$1`
+    /// (empty for [`CredentialFilter::All`], which binds nothing).
+    pub(crate) fn condition(self) -> &'static str {
+        match self {
+            Self::All => "",
+            Self::Admin(_) => "WHERE c.admin_id = $1",
+            Self::Id(_) => "WHERE c.id = $1",
+            Self::Identifier(_) => "WHERE c.identifier = $1",
+        }
+    }
+}
+
+/// Defines, in the invoking backend's `rows` module, the reads for one sqlx
+/// database type (`sqlx::Sqlite` or `sqlx::Postgres`): `admin`,
+/// `list_admins`, `find_admin`, `revision`, `role_id`, `load_roles`,
+/// `load_role`, `find_role`, `load_credentials` and `snapshot_source`. Multi-query reads take one connection so callers can
+/// run them inside their transaction (and so see one state).
+macro_rules! rows_sql {
+    ($db:ty) => {
+        use std::collections::HashMap;
+
+        use keygate_core::model::{
+            Admin, AdminId, Credential, CredentialId, Role, RoleId, RoleRef,
+        };
+        use keygate_core::snapshot::{AdminEntry, CredentialEntry, RoleEntry};
+        use keygate_core::SnapshotSource;
+        use sqlx::query::Query;
+        use sqlx::{Database, Row};
+
+        use crate::columns::{self, LifecycleColumns};
+        pub(super) use crate::rows_sql::CredentialFilter;
+        use crate::store::now_secs;
+        use crate::Result;
+
+        type DbRow = <$db as Database>::Row;
+        type Conn = <$db as Database>::Connection;
+        type Args<'q> = <$db as Database>::Arguments<'q>;
+
+        /// The lifecycle columns of a credential row.
+        fn lifecycle_columns(row: &DbRow) -> Result<LifecycleColumns> {
+            Ok(LifecycleColumns {
+                enabled: row.try_get("enabled")?,
+                expires_at: row.try_get("expires_at")?,
+                allow_ips: row.try_get("allow_ips")?,
+                rate_limit: row.try_get("rate_limit")?,
+                client_ids: row.try_get("client_ids")?,
+            })
+        }
+
+        /// The admin in a row of `id, username, enabled, created_at`.
+        pub(super) fn admin(row: &DbRow) -> Result<Admin> {
+            Ok(Admin {
+                id: AdminId(row.try_get("id")?),
+                username: row.try_get("username")?,
+                enabled: row.try_get("enabled")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        /// All admins by username.
+        pub(super) async fn list_admins(conn: &mut Conn) -> Result<Vec<Admin>> {
+            sqlx::query(
+                "SELECT id, username, enabled, created_at FROM admins ORDER BY username",
+            )
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(admin)
+            .collect()
+        }
+
+        /// The admin named `username` and its password hash.
+        pub(super) async fn find_admin(
+            conn: &mut Conn,
+            username: &str,
+        ) -> Result<Option<(Admin, String)>> {
+            let row = sqlx::query(
+                "SELECT id, username, enabled, created_at, password_hash FROM admins \
+                 WHERE username = $1",
+            )
+            .bind(username)
+            .fetch_optional(&mut *conn)
+            .await?;
+            row.map(|r| Ok((admin(&r)?, r.try_get("password_hash")?)))
+                .transpose()
+        }
+
+        /// The current revision.
+        pub(super) async fn revision(conn: &mut Conn) -> Result<i64> {
+            Ok(sqlx::query_scalar("SELECT value FROM revision WHERE id = 1")
+                .fetch_one(&mut *conn)
+                .await?)
+        }
+
+        /// The id of the role named `name`, case-insensitively.
+        pub(super) async fn role_id(conn: &mut Conn, name: &str) -> Result<Option<RoleId>> {
+            let id: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM roles WHERE name_key = $1")
+                    .bind(name.trim().to_lowercase())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            Ok(id.map(RoleId))
+        }
+
+        /// Every role's actions (or just role `only`'s), sorted, by role id.
+        async fn role_actions(
+            conn: &mut Conn,
+            only: Option<RoleId>,
+        ) -> Result<HashMap<i64, Vec<String>>> {
+            let rows = match only {
+                None => {
+                    sqlx::query("SELECT role_id, action FROM role_actions ORDER BY action")
+                        .fetch_all(&mut *conn)
+                        .await?
+                }
+                Some(id) => {
+                    sqlx::query(
+                        "SELECT role_id, action FROM role_actions WHERE role_id = $1 \
+                         ORDER BY action",
+                    )
+                    .bind(id.0)
+                    .fetch_all(&mut *conn)
+                    .await?
+                }
+            };
+            let mut actions: HashMap<i64, Vec<String>> = HashMap::new();
+            for row in rows {
+                actions
+                    .entry(row.try_get("role_id")?)
+                    .or_default()
+                    .push(row.try_get("action")?);
+            }
+            Ok(actions)
+        }
+
+        /// Roles by name, or just the one with id `only`.
+        pub(super) async fn load_roles(
+            conn: &mut Conn,
+            only: Option<RoleId>,
+        ) -> Result<Vec<Role>> {
+            let rows = match only {
+                None => {
+                    sqlx::query(
+                        "SELECT id, name, description, created_at FROM roles \
+                         ORDER BY name_key",
+                    )
+                    .fetch_all(&mut *conn)
+                    .await?
+                }
+                Some(id) => {
+                    sqlx::query(
+                        "SELECT id, name, description, created_at FROM roles WHERE id = $1",
+                    )
+                    .bind(id.0)
+                    .fetch_all(&mut *conn)
+                    .await?
+                }
+            };
+            let mut actions = role_actions(conn, only).await?;
+            rows.iter()
+                .map(|row| {
+                    let id: i64 = row.try_get("id")?;
+                    Ok(Role {
+                        id: RoleId(id),
+                        name: row.try_get("name")?,
+                        description: row.try_get("description")?,
+                        actions: actions.remove(&id).unwrap_or_default(),
+                        created_at: row.try_get("created_at")?,
+                    })
+                })
+                .collect()
+        }
+
+        /// The role with this id.
+        pub(super) async fn load_role(conn: &mut Conn, id: RoleId) -> Result<Option<Role>> {
+            Ok(load_roles(conn, Some(id)).await?.into_iter().next())
+        }
+
+        /// The role named `name`, case-insensitively, read on one connection.
+        pub(super) async fn find_role(conn: &mut Conn, name: &str) -> Result<Option<Role>> {
+            match role_id(conn, name).await? {
+                Some(id) => load_role(conn, id).await,
+                None => Ok(None),
+            }
+        }
+
+        /// Binds the one argument of `filter`'s condition, if it has one.
+        fn bind_filter<'q>(
+            query: Query<'q, $db, Args<'q>>,
+            filter: CredentialFilter<'q>,
+        ) -> Query<'q, $db, Args<'q>> {
+            match filter {
+                CredentialFilter::All => query,
+                CredentialFilter::Admin(admin) => query.bind(admin.0),
+                CredentialFilter::Id(id) => query.bind(id.0),
+                CredentialFilter::Identifier(identifier) => query.bind(identifier),
+            }
+        }
+
+        /// Credentials with their admin's name and their roles, oldest first.
+        pub(super) async fn load_credentials(
+            conn: &mut Conn,
+            filter: CredentialFilter<'_>,
+        ) -> Result<Vec<Credential>> {
+            let sql = format!(
+                "SELECT c.id, c.identifier, c.admin_id, a.username, c.description, \
+                 c.created_at, c.last_access, c.enabled, c.expires_at, c.allow_ips, \
+                 c.rate_limit, c.client_ids, c.old_secret_until \
+                 FROM credentials c JOIN admins a ON a.id = c.admin_id {} ORDER BY c.id",
+                filter.condition()
+            );
+            let rows = bind_filter(sqlx::query(&sql), filter)
+                .fetch_all(&mut *conn)
+                .await?;
+            let now = now_secs();
+            let mut credentials = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let identifier: String = row.try_get("identifier")?;
+                credentials.push(Credential {
+                    id: CredentialId(row.try_get("id")?),
+                    lifecycle: lifecycle_columns(row)?.parse(&identifier)?,
+                    identifier,
+                    admin_id: AdminId(row.try_get("admin_id")?),
+                    admin: row.try_get("username")?,
+                    description: row.try_get("description")?,
+                    roles: Vec::new(),
+                    created_at: row.try_get("created_at")?,
+                    last_access: row.try_get("last_access")?,
+                    old_secret_valid_until: columns::pending_until(
+                        row.try_get("old_secret_until")?,
+                        now,
+                    ),
+                });
+            }
+            if credentials.is_empty() {
+                return Ok(credentials);
+            }
+            let mut by_credential = role_refs(conn, filter).await?;
+            for credential in &mut credentials {
+                credential.roles = by_credential.remove(&credential.id.0).unwrap_or_default();
+            }
+            Ok(credentials)
+        }
+
+        /// The roles, by name, of the credentials `filter` selects (only
+        /// theirs: loading one credential must not read every role link).
+        async fn role_refs(
+            conn: &mut Conn,
+            filter: CredentialFilter<'_>,
+        ) -> Result<HashMap<i64, Vec<RoleRef>>> {
+            let selected = match filter {
+                CredentialFilter::All => String::new(),
+                _ => format!(
+                    "WHERE cr.credential_id IN (SELECT c.id FROM credentials c {})",
+                    filter.condition()
+                ),
+            };
+            let sql = format!(
+                "SELECT cr.credential_id, r.id, r.name FROM credential_roles cr \
+                 JOIN roles r ON r.id = cr.role_id {selected} ORDER BY r.name_key"
+            );
+            let links = bind_filter(sqlx::query(&sql), filter)
+                .fetch_all(&mut *conn)
+                .await?;
+            let mut by_credential: HashMap<i64, Vec<RoleRef>> = HashMap::new();
+            for link in links {
+                by_credential
+                    .entry(link.try_get("credential_id")?)
+                    .or_default()
+                    .push(RoleRef {
+                        id: RoleId(link.try_get("id")?),
+                        name: link.try_get("name")?,
+                    });
+            }
+            Ok(by_credential)
+        }
+
+        /// Everything a snapshot needs, read on one connection (in a
+        /// transaction, so from one state).
+        pub(super) async fn snapshot_source(conn: &mut Conn) -> Result<SnapshotSource> {
+            let revision = revision(conn).await?;
+            let admins = sqlx::query("SELECT id, username, enabled FROM admins")
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(AdminEntry {
+                        id: AdminId(r.try_get("id")?),
+                        username: r.try_get("username")?,
+                        enabled: r.try_get("enabled")?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let roles = load_roles(conn, None)
+                .await?
+                .into_iter()
+                .map(|r| RoleEntry {
+                    id: r.id,
+                    name: r.name,
+                    actions: r.actions,
+                })
+                .collect();
+            let credentials = credential_entries(conn).await?;
+            Ok(SnapshotSource {
+                revision,
+                admins,
+                roles,
+                credentials,
+            })
+        }
+
+        /// Every credential's hashes, owner, role ids, lifecycle and
+        /// pending old secret: two whole-table reads joined in memory by
+        /// id, linear in the number of credentials and links.
+        async fn credential_entries(conn: &mut Conn) -> Result<Vec<CredentialEntry>> {
+            let mut links: HashMap<i64, Vec<RoleId>> = HashMap::new();
+            for row in sqlx::query("SELECT credential_id, role_id FROM credential_roles")
+                .fetch_all(&mut *conn)
+                .await?
+            {
+                links
+                    .entry(row.try_get("credential_id")?)
+                    .or_default()
+                    .push(RoleId(row.try_get("role_id")?));
+            }
+            let rows = sqlx::query(
+                "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id, \
+                 enabled, expires_at, allow_ips, rate_limit, client_ids, \
+                 old_secret_sha256, old_secret_md5_sha256, old_secret_until FROM credentials",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            let now = now_secs();
+            let mut credentials = Vec::with_capacity(rows.len());
+            for row in rows {
+                let id: i64 = row.try_get("id")?;
+                let identifier: String = row.try_get("identifier")?;
+                let direct: Vec<u8> = row.try_get("secret_sha256")?;
+                let md5: Vec<u8> = row.try_get("secret_md5_sha256")?;
+                credentials.push(CredentialEntry {
+                    hashes: columns::hashes(&identifier, &direct, &md5)?,
+                    admin_id: AdminId(row.try_get("admin_id")?),
+                    role_ids: links.remove(&id).unwrap_or_default(),
+                    lifecycle: lifecycle_columns(&row)?.parse(&identifier)?,
+                    old_secret: columns::old_secret(
+                        &identifier,
+                        row.try_get("old_secret_sha256")?,
+                        row.try_get("old_secret_md5_sha256")?,
+                        row.try_get("old_secret_until")?,
+                        now,
+                    )?,
+                    identifier,
+                });
+            }
+            Ok(credentials)
+        }
+    };
+}
+
+pub(crate) use rows_sql;
