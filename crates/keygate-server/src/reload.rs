@@ -62,7 +62,8 @@ impl AppState {
     /// Puts `new` in force: everything is checked first, so a failure
     /// changes nothing.
     pub async fn reload(&self, new: Reloaded) -> anyhow::Result<ReloadReport> {
-        let old = self.config();
+        // An owned copy: the rebuild below awaits.
+        let old = self.config.load_full();
         let upstream = upstream::build(new.config.upstream.as_ref())?;
         let rates = self.limits.prepare(&new.config.rate_limit)?;
         let old_catalog = self.manager.catalog();

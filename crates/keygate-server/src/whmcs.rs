@@ -30,7 +30,9 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         .get(header::CONTENT_TYPE)
         .map(|v| v.as_bytes());
     let is_post = parts.method == Method::POST;
-    let bytes = match params::read_body(body, state.config().max_body_bytes).await {
+    // Read once: a settings guard is not held across the body's arrival.
+    let max_body_bytes = state.config().max_body_bytes;
+    let bytes = match params::read_body(body, max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(e) => return refuse_body(&state, &log, &query, e),
     };
