@@ -23,9 +23,22 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
     Err(Invalid(message.into()))
 }
 
-/// 1 to 64 characters: letters, digits, `.`, `_`, `-`, `@`.
+/// `input` trimmed and in Unicode NFKC, so look-alikes such as full-width
+/// letters become the plain ones (`ａｌｉｃｅ` is `alice`).
+pub fn normalize_name(input: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    input.trim().nfkc().collect::<String>().trim().to_string()
+}
+
+/// The key admin usernames and role names are unique by: normalised
+/// ([`normalize_name`]) and lowercase, so `ALICE` and `alice` are one name.
+pub fn name_key(input: &str) -> String {
+    normalize_name(input).to_lowercase()
+}
+
+/// 1 to 64 characters: letters, digits, `.`, `_`, `-`, `@` (after NFKC).
 pub fn username(input: &str) -> Result<String, Invalid> {
-    let name = input.trim();
+    let name = &normalize_name(input);
     if name.is_empty() {
         return invalid("username must not be empty");
     }
@@ -59,9 +72,9 @@ pub fn password(input: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// 1 to 64 characters after trimming, no control characters.
+/// 1 to 64 characters after trimming and NFKC, no control characters.
 pub fn role_name(input: &str) -> Result<String, Invalid> {
-    let name = input.trim();
+    let name = &normalize_name(input);
     if name.is_empty() {
         return invalid("role name must not be empty");
     }
@@ -135,6 +148,28 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    #[test]
+    fn names_are_nfkc_normalised_table() {
+        let cases: [(&str, &str, &str); 6] = [
+            ("ａｌｉｃｅ", "alice", "alice"),
+            ("ALICE", "ALICE", "alice"),
+            (" Ａlice ", "Alice", "alice"),
+            ("ｂｏｂ＠ｅｘａｍｐｌｅ", "bob@example", "bob@example"),
+            ("Ｓｕｐｐｏｒｔ", "Support", "support"),
+            ("ﬁnance", "finance", "finance"),
+        ];
+        for (input, normal, key) in cases {
+            assert_eq!(normalize_name(input), normal, "{input:?}");
+            assert_eq!(name_key(input), key, "{input:?}");
+        }
+        assert_eq!(username("ａｌｉｃｅ").unwrap(), "alice");
+        assert_eq!(role_name(" Ｓｕｐｐｏｒｔ ").unwrap(), "Support");
+        assert!(
+            username("ａ　ｂ").is_err(),
+            "an ideographic space is a space"
+        );
     }
 
     #[test]

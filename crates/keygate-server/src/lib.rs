@@ -157,7 +157,10 @@ impl App {
             .route("/v1/authorize", post(sidecar::authorize))
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics))
-            .merge(ui::router())
+            .merge(ui::router().layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                ui::with_navigation,
+            )))
             .layer(DefaultBodyLimit::max(self.state.config().max_body_bytes))
             .with_state(self.state.clone())
     }

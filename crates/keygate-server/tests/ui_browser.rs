@@ -112,7 +112,7 @@ async fn create_support_role(ui: &Ui) -> Result<()> {
 }
 
 async fn view_edit_and_validate_role(ui: &Ui) -> Result<()> {
-    ui.css("tr[data-role='Support'] button[aria-label='View']")
+    ui.css("tr[data-role='Support'] button[aria-label='View permissions of role Support']")
         .await?
         .click()
         .await?;
@@ -123,7 +123,7 @@ async fn view_edit_and_validate_role(ui: &Ui) -> Result<()> {
         "{text}"
     );
     ui.shot("roles").await?;
-    ui.css("tr[data-role='Support'] button[aria-label='Edit']")
+    ui.css("tr[data-role='Support'] button[aria-label='Edit role Support']")
         .await?
         .click()
         .await?;
@@ -165,7 +165,7 @@ async fn delete_role(ui: &Ui) -> Result<()> {
     ui.fill("#role-name", "Doomed").await?;
     ui.click_button("Save").await?;
     ui.wait_text("[data-flash]", "“Doomed” created").await?;
-    ui.css("tr[data-role='Doomed'] button[aria-label='Delete']")
+    ui.css("tr[data-role='Doomed'] button[aria-label='Delete role Doomed']")
         .await?
         .click()
         .await?;
@@ -251,10 +251,12 @@ async fn edit_description_in_place(ui: &Ui, credential: &(String, String)) -> Re
     );
     input.clear().await?;
     input.send_keys("Billing sync (production)").await?;
-    ui.css(&format!("{row} button[aria-label='Save description']"))
-        .await?
-        .click()
-        .await?;
+    ui.css(&format!(
+        "{row} button[aria-label^='Save description of credential ']"
+    ))
+    .await?
+    .click()
+    .await?;
     ui.wait_text(
         &format!("{row} [data-desc-text]"),
         "Billing sync (production)",
@@ -271,7 +273,7 @@ async fn edit_description_in_place(ui: &Ui, credential: &(String, String)) -> Re
 
 async fn edit_credential_roles(ui: &Ui, credential: &(String, String)) -> Result<()> {
     let row = format!("tr[data-identifier='{}']", credential.0);
-    ui.css(&format!("{row} button[aria-label='Edit']"))
+    ui.css(&format!("{row} button[aria-label^='Edit credential ']"))
         .await?
         .click()
         .await?;
@@ -425,6 +427,7 @@ async fn generate_with_lifecycle(ui: &Ui) -> Result<(String, String)> {
     let identifier = ui.css("#new-identifier").await?.text().await?;
     let secret = ui.css("#new-secret").await?.text().await?;
     ensure!(ui.page_has("Copy the secret now.").await?);
+    ui.css("#secret-copied").await?.click().await?;
     ui.click_button("Close").await?;
     let row = Ui::row(&identifier);
     let expires = ui
@@ -500,6 +503,7 @@ async fn generate_with_client_scope(ui: &Ui) -> Result<()> {
     ui.fill("#gen-client-ids", "40 12").await?;
     ui.click_button("Generate").await?;
     let identifier = ui.css("#new-identifier").await?.text().await?;
+    ui.css("#secret-copied").await?.click().await?;
     ui.click_button("Close").await?;
     let row = Ui::row(&identifier);
     let limits = ui
@@ -518,7 +522,7 @@ async fn generate_with_client_scope(ui: &Ui) -> Result<()> {
     let stored = ui.app.manager.credential(&identifier).await?;
     let ids: Vec<i64> = stored.lifecycle.client_ids.iter().map(|c| c.0).collect();
     ensure!(ids == [12, 40], "{ids:?}");
-    ui.css(&format!("{row} button[aria-label='Edit']"))
+    ui.css(&format!("{row} button[aria-label^='Edit credential ']"))
         .await?
         .click()
         .await?;
@@ -534,7 +538,7 @@ async fn disable_and_enable_credential(ui: &Ui, credential: &(String, String)) -
     ui.go("/admin/api-credentials?tab=credentials").await?;
     let row = Ui::row(&credential.0);
     ui.css(&format!(
-        "{row} button[aria-label='Disable {}']",
+        "{row} button[aria-label^='Disable credential {}']",
         credential.0
     ))
     .await?
@@ -553,7 +557,7 @@ async fn disable_and_enable_credential(ui: &Ui, credential: &(String, String)) -
     ui.expect_reason(credential, Some("203.0.113.9"), 401, Some("disabled"))
         .await?;
     ui.css(&format!(
-        "{row} button[aria-label='Enable {}']",
+        "{row} button[aria-label^='Enable credential {}']",
         credential.0
     ))
     .await?
@@ -573,7 +577,7 @@ async fn rotate_credential(ui: &Ui, credential: &(String, String)) -> Result<(St
     ui.go("/admin/api-credentials?tab=credentials").await?;
     let row = Ui::row(&credential.0);
     ui.css(&format!(
-        "{row} button[aria-label='Rotate the secret of {}']",
+        "{row} button[aria-label^='Rotate the secret of credential {}']",
         credential.0
     ))
     .await?
@@ -680,7 +684,7 @@ async fn expired_credential_is_marked_and_extended(ui: &Ui) -> Result<()> {
     ui.wait_text(&format!("{row} td[data-label='Expires']"), "(expired)")
         .await?;
     ui.shot("credentials-expired").await?;
-    ui.css(&format!("{row} button[aria-label='Edit']"))
+    ui.css(&format!("{row} button[aria-label^='Edit credential ']"))
         .await?
         .click()
         .await?;
@@ -721,6 +725,14 @@ async fn admins_disable_enable(ui: &Ui) -> Result<(String, String)> {
         .await?
         .click()
         .await?;
+    ui.wait_text("#dialog-message", "1 API credential of bob stops working")
+        .await?;
+    ui.wait_text("#dialog-affected", &bobs.0).await?;
+    ui.shot("confirm-disable-admin").await?;
+    ui.css("#confirm-form button[type='submit']")
+        .await?
+        .click()
+        .await?;
     ui.wait_text("[data-flash]", "Admin bob disabled").await?;
     ui.wait_text("tr[data-admin='bob']", "Disabled").await?;
     ui.shot("admins").await?;
@@ -737,7 +749,7 @@ async fn admins_disable_enable(ui: &Ui) -> Result<(String, String)> {
 async fn delete_credential(ui: &Ui, credential: &(String, String)) -> Result<()> {
     ui.go("/admin/api-credentials?tab=credentials").await?;
     let row = format!("tr[data-identifier='{}']", credential.0);
-    ui.css(&format!("{row} button[aria-label='Delete']"))
+    ui.css(&format!("{row} button[aria-label^='Delete credential ']"))
         .await?
         .click()
         .await?;
@@ -801,7 +813,10 @@ async fn logout(ui: &Ui) -> Result<()> {
     ensure!(ui.page_has("You have been logged out.").await?);
     ui.go("/admin/api-credentials").await?;
     ui.css("#username").await?;
-    ensure!(ui.path().await? == "/admin/login", "the session is over");
+    ensure!(
+        ui.path().await?.starts_with("/admin/login?next="),
+        "the session is over; the page is kept for after the login"
+    );
     Ok(())
 }
 

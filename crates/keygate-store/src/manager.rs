@@ -3,7 +3,7 @@
 //! every change it awaits the change hook, so the server's snapshot is
 //! current when the call returns.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -166,10 +166,24 @@ impl Manager {
 
     // ---- admins ----
 
-    /// Adds an enabled admin.
+    /// Adds an enabled admin; the username is NFKC-normalised and must be
+    /// unique ignoring case (`ALICE` cannot join `alice`).
     pub async fn add_admin(&self, username: &str, password: &str) -> Result<Admin> {
         let username = validate::username(username)?;
         validate::password(password)?;
+        if let Some((taken, _)) = self.store.find_admin(&username).await? {
+            if validate::name_key(&taken.username) == validate::name_key(&username) {
+                let twin = if taken.username == username {
+                    ""
+                } else {
+                    " (usernames ignore case)"
+                };
+                return Err(Error::Conflict(format!(
+                    "an admin named {:?} already exists{twin}",
+                    taken.username
+                )));
+            }
+        }
         let hash = hash_off_runtime(password.to_string()).await?;
         let admin = self.store.create_admin(&username, &hash).await?;
         Ok(self.changed(admin).await)
@@ -264,6 +278,17 @@ impl Manager {
             .get_role(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("role {} not found", id.0)))
+    }
+
+    /// How many credentials hold each role (a role nobody holds is left
+    /// out), counted in one query.
+    pub async fn role_usage(&self) -> Result<HashMap<RoleId, usize>> {
+        self.store.role_usage().await
+    }
+
+    /// The credentials holding role `id`, by creation.
+    pub async fn role_holders(&self, id: RoleId) -> Result<Vec<Credential>> {
+        self.store.role_holders(id).await
     }
 
     /// Edits the role named `name`.

@@ -8,7 +8,7 @@
 //! Filters choose among fixed statements instead of `$1 IS NULL OR …`
 //! conditions, so each statement can use its index on both databases.
 
-use keygate_core::model::{AdminId, CredentialId};
+use keygate_core::model::{AdminId, CredentialId, RoleId};
 
 /// Which credentials to load.
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +21,8 @@ pub(crate) enum CredentialFilter<'a> {
     Id(CredentialId),
     /// The credential with this identifier.
     Identifier(&'a str),
+    /// The credentials holding this role.
+    Role(RoleId),
 }
 
 impl CredentialFilter<'_> {
@@ -32,6 +34,9 @@ impl CredentialFilter<'_> {
             Self::Admin(_) => "WHERE c.admin_id = $1",
             Self::Id(_) => "WHERE c.id = $1",
             Self::Identifier(_) => "WHERE c.identifier = $1",
+            Self::Role(_) => {
+                "WHERE c.id IN (SELECT credential_id FROM credential_roles WHERE role_id = $1)"
+            }
         }
     }
 }
@@ -39,7 +44,8 @@ impl CredentialFilter<'_> {
 /// Defines, in the invoking backend's `rows` module, the reads for one sqlx
 /// database type (`sqlx::Sqlite` or `sqlx::Postgres`): `admin`,
 /// `list_admins`, `find_admin`, `revision`, `role_id`, `load_roles`,
-/// `load_role`, `find_role`, `load_credentials` and `snapshot_source`. Multi-query reads take one connection so callers can
+/// `load_role`, `find_role`, `role_usage`, `load_credentials` and
+/// `snapshot_source`. Multi-query reads take one connection so callers can
 /// run them inside their transaction (and so see one state).
 macro_rules! rows_sql {
     ($db:ty) => {
@@ -95,16 +101,24 @@ macro_rules! rows_sql {
             .collect()
         }
 
-        /// The admin named `username` and its password hash.
+        /// The admin named `username`, ignoring case and NFKC look-alikes
+        /// (an exact match first: see migration 0004), and its password hash.
         pub(super) async fn find_admin(
             conn: &mut Conn,
             username: &str,
         ) -> Result<Option<(Admin, String)>> {
+            let exact = username.trim();
+            let normal = keygate_core::validate::normalize_name(username);
             let row = sqlx::query(
                 "SELECT id, username, enabled, created_at, password_hash FROM admins \
-                 WHERE username = $1",
+                 WHERE username = $1 OR username = $2 OR username_key = $3 \
+                 ORDER BY (username = $4) DESC, (username = $5) DESC, id LIMIT 1",
             )
-            .bind(username)
+            .bind(exact)
+            .bind(&normal)
+            .bind(keygate_core::validate::name_key(username))
+            .bind(exact)
+            .bind(&normal)
             .fetch_optional(&mut *conn)
             .await?;
             row.map(|r| Ok((admin(&r)?, r.try_get("password_hash")?)))
@@ -122,7 +136,7 @@ macro_rules! rows_sql {
         pub(super) async fn role_id(conn: &mut Conn, name: &str) -> Result<Option<RoleId>> {
             let id: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM roles WHERE name_key = $1")
-                    .bind(name.trim().to_lowercase())
+                    .bind(keygate_core::validate::name_key(name))
                     .fetch_optional(&mut *conn)
                     .await?;
             Ok(id.map(RoleId))
@@ -210,6 +224,25 @@ macro_rules! rows_sql {
             }
         }
 
+        /// How many credentials hold each role, counted in one query; a role
+        /// no credential holds is left out.
+        pub(super) async fn role_usage(conn: &mut Conn) -> Result<HashMap<RoleId, usize>> {
+            let rows = sqlx::query(
+                "SELECT role_id, COUNT(*) AS holders FROM credential_roles GROUP BY role_id",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let holders: i64 = row.try_get("holders")?;
+                    Ok((
+                        RoleId(row.try_get("role_id")?),
+                        usize::try_from(holders).unwrap_or(0),
+                    ))
+                })
+                .collect()
+        }
+
         /// Binds the one argument of `filter`'s condition, if it has one.
         fn bind_filter<'q>(
             query: Query<'q, $db, Args<'q>>,
@@ -220,6 +253,7 @@ macro_rules! rows_sql {
                 CredentialFilter::Admin(admin) => query.bind(admin.0),
                 CredentialFilter::Id(id) => query.bind(id.0),
                 CredentialFilter::Identifier(identifier) => query.bind(identifier),
+                CredentialFilter::Role(role) => query.bind(role.0),
             }
         }
 

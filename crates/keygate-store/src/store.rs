@@ -2,6 +2,8 @@
 //! Backends do plain persistence in transactions and bump the revision on
 //! every change; rules and validation live in [`crate::Manager`].
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use keygate_core::model::{
     Admin, AdminId, ClientId, Credential, CredentialId, Lifecycle, Role, RoleId,
@@ -114,6 +116,9 @@ pub trait Store: Send + Sync + 'static {
     async fn update_role(&self, id: RoleId, patch: &RolePatch) -> Result<Option<Role>>;
     /// Deletes the role and unassigns it from every credential.
     async fn delete_role(&self, id: RoleId) -> Result<bool>;
+    /// How many credentials hold each role, in one query; a role no
+    /// credential holds is left out.
+    async fn role_usage(&self) -> Result<HashMap<RoleId, usize>>;
 
     /// Inserts a credential with its roles.
     async fn create_credential(
@@ -125,6 +130,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_credentials(&self, admin: Option<AdminId>) -> Result<Vec<Credential>>;
     /// The credential with this identifier.
     async fn find_credential(&self, identifier: &str) -> Result<Option<Credential>>;
+    /// The credentials holding role `id`, by creation.
+    async fn role_holders(&self, id: RoleId) -> Result<Vec<Credential>>;
     /// Applies `patch` in one transaction; `Ok(None)` if the credential
     /// is gone.
     async fn update_credential(

@@ -35,10 +35,11 @@ macro_rules! admin_writes {
             ) -> Result<Admin> {
                 let mut tx = tx::begin_write(pool).await?;
                 let row = sqlx::query(
-                    "INSERT INTO admins (username, password_hash, enabled, created_at) \
-                     VALUES ($1, $2, TRUE, $3) RETURNING id, username, enabled, created_at",
+                    "INSERT INTO admins (username, username_key, password_hash, enabled, created_at) \
+                     VALUES ($1, $2, $3, TRUE, $4) RETURNING id, username, enabled, created_at",
                 )
                 .bind(username)
+                .bind(keygate_core::validate::name_key(username))
                 .bind(password_hash)
                 .bind(now_secs())
                 .fetch_one(&mut *tx)

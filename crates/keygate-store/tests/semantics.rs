@@ -28,6 +28,7 @@ on_both_backends!(
     concurrent_role_edits_lose_nothing,
     conflicts_name_what_is_taken,
     listings_sort_the_same_everywhere,
+    role_usage_and_holders_follow_the_links,
 );
 
 fn role(name: &str, actions: &[&str]) -> RoleInput {
@@ -516,4 +517,65 @@ async fn listings_sort_the_same_everywhere(db: TestDb) {
         "case-insensitive"
     );
     assert_eq!(roles[0].actions, ["GetClients", "OpenTicket"]);
+}
+
+async fn role_usage_and_holders_follow_the_links(db: TestDb) {
+    let (_db, m) = with_admin(db).await;
+    m.add_admin("bob", "password1").await.unwrap();
+    let shared = m
+        .create_role(role("Shared", &["GetClients"]))
+        .await
+        .unwrap();
+    let solo = m.create_role(role("Solo", &["OpenTicket"])).await.unwrap();
+    let unused = m.create_role(role("Unused", &[])).await.unwrap();
+    let mut made = Vec::new();
+    for (admin, description, roles) in [
+        ("alice", "first", vec!["Shared", "Solo"]),
+        ("bob", "second", vec!["Shared"]),
+        ("alice", "third", vec![]),
+    ] {
+        let roles: Vec<String> = roles.into_iter().map(String::from).collect();
+        let (c, _) = m
+            .generate_credential(admin, description, &roles, Lifecycle::default())
+            .await
+            .unwrap();
+        made.push(c.identifier);
+    }
+    let usage = m.role_usage().await.unwrap();
+    assert_eq!(usage.get(&shared.id), Some(&2));
+    assert_eq!(usage.get(&solo.id), Some(&1));
+    assert_eq!(
+        usage.get(&unused.id),
+        None,
+        "a role nobody holds is left out"
+    );
+    assert_eq!(usage.len(), 2);
+
+    let holders = m.role_holders(shared.id).await.unwrap();
+    let found: Vec<(&str, &str, &str)> = holders
+        .iter()
+        .map(|c| {
+            (
+                c.identifier.as_str(),
+                c.description.as_str(),
+                c.admin.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (made[0].as_str(), "first", "alice"),
+            (made[1].as_str(), "second", "bob")
+        ],
+        "by creation"
+    );
+    let names: Vec<&str> = holders[0].roles.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["Shared", "Solo"], "each holder with all its roles");
+    assert!(m.role_holders(unused.id).await.unwrap().is_empty());
+
+    m.delete_role_by_id(shared.id).await.unwrap();
+    let usage = m.role_usage().await.unwrap();
+    assert_eq!(usage.get(&shared.id), None);
+    assert!(m.role_holders(shared.id).await.unwrap().is_empty());
 }

@@ -1,23 +1,26 @@
-//! The Admins page: add, change password, disable/enable, remove. An admin
+//! The Admins page: add, change password, disable (asking first, naming
+//! the credentials that stop working), enable, remove. An admin
 //! cannot disable or remove itself here (that would end its own session and
 //! could leave nobody able to log in); the CLI can.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use keygate_core::model::Admin;
+use keygate_core::model::{Admin, Credential};
 use keygate_store::Error;
 
 use super::extract::{Authed, Posted};
 use super::form::FormData;
 use super::render::{capitalize, html, is_user_error, see_other, status_of, Chrome, UiResult};
 use super::session::Session;
-use super::time::{stamp, Stamp};
-use super::views::Confirm;
+use super::time::{now_secs, stamp, Stamp};
+use super::views::{Affected, Confirm};
+use super::words::count;
 use crate::AppState;
 
 const ADMINS_URL: &str = "/admin/admins";
@@ -31,7 +34,7 @@ pub fn router() -> Router<AppState> {
             "/admin/admins/password",
             get(password_form).post(change_password),
         )
-        .route("/admin/admins/disable", post(disable))
+        .route("/admin/admins/disable", get(confirm_disable).post(disable))
         .route("/admin/admins/enable", post(enable))
         .route("/admin/admins/remove", get(confirm_remove).post(remove))
 }
@@ -60,6 +63,8 @@ pub struct AdminForm {
     pub username: String,
     /// Whether the username is typed in (adding).
     pub adding: bool,
+    /// The logged-in admin's own password: the current one is asked for.
+    pub own: bool,
     /// Validation message.
     pub error: Option<String>,
 }
@@ -70,7 +75,7 @@ pub enum AdminDialog {
     None,
     /// Add or change password.
     Form(AdminForm),
-    /// Confirm a removal.
+    /// Confirm disabling or removing an admin.
     Confirm(Confirm),
 }
 
@@ -127,16 +132,18 @@ fn add_dialog(username: &str, error: Option<String>) -> AdminDialog {
         action: "/admin/admins/add",
         username: username.to_string(),
         adding: true,
+        own: false,
         error,
     })
 }
 
-fn password_dialog(username: &str, error: Option<String>) -> AdminDialog {
+fn password_dialog(username: &str, own: bool, error: Option<String>) -> AdminDialog {
     AdminDialog::Form(AdminForm {
         heading: "Change Password",
         action: "/admin/admins/password",
         username: username.to_string(),
         adding: false,
+        own,
         error,
     })
 }
@@ -184,7 +191,7 @@ async fn password_form(
     render(
         &state,
         &session,
-        password_dialog(&admin.username, None),
+        password_dialog(&admin.username, admin.id == session.admin_id, None),
         StatusCode::OK,
     )
     .await
@@ -193,7 +200,11 @@ async fn password_form(
 async fn change_password(State(state): State<AppState>, posted: Posted) -> UiResult {
     let username = posted.form.get("username");
     let admin = state.manager.admin(username).await?;
+    let own = admin.id == posted.session.admin_id;
     let result = async {
+        if own {
+            check_current(&state, &admin.username, posted.form.get("current_password")).await?;
+        }
         check_repeat(&posted.form)?;
         let password = posted.form.get("password");
         state
@@ -214,22 +225,50 @@ async fn change_password(State(state): State<AppState>, posted: Posted) -> UiRes
             Ok(see_other(ADMINS_URL))
         }
         Err(e) if is_user_error(&e) => {
-            let dialog = password_dialog(&admin.username, Some(capitalize(&e.to_string())));
+            let error = Some(capitalize(&e.to_string()));
+            let dialog = password_dialog(&admin.username, own, error);
             render(&state, &posted.session, dialog, status_of(&e)).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
+/// Changing one's own password needs the current one, so a session left
+/// open is not enough to lock its owner out; wrong guesses count against
+/// the username's login throttle.
+async fn check_current(state: &AppState, username: &str, current: &str) -> Result<(), Error> {
+    let keys = super::throttle::keys(username, None);
+    if let Some(wait) = state.ui.throttle.wait(&keys, Instant::now()) {
+        let wait = super::words::count(wait.as_secs().max(1) as usize, "second");
+        return Err(Error::Invalid(format!(
+            "too many wrong passwords: try again in {wait}"
+        )));
+    }
+    if state
+        .manager
+        .check_login(username, current)
+        .await?
+        .is_some()
+    {
+        state.ui.throttle.succeeded(&keys);
+        return Ok(());
+    }
+    state.ui.throttle.failed(&keys, Instant::now());
+    Err(Error::Invalid(
+        "the current password is wrong: nothing was changed".into(),
+    ))
+}
+
 /// The admin the form names, unless it is the logged-in admin itself:
 /// then the refusal to show.
 async fn other_admin(
     state: &AppState,
-    posted: &Posted,
+    session: &Session,
+    username: &str,
     what: &str,
 ) -> Result<Result<Admin, String>, Error> {
-    let admin = state.manager.admin(posted.form.get("username")).await?;
-    if admin.id == posted.session.admin_id {
+    let admin = state.manager.admin(username).await?;
+    if admin.id == session.admin_id {
         return Ok(Err(format!(
             "You cannot {what} your own account while logged in with it."
         )));
@@ -241,7 +280,14 @@ async fn set_enabled(state: AppState, posted: Posted, enabled: bool) -> UiResult
     let admin = if enabled {
         state.manager.admin(posted.form.get("username")).await?
     } else {
-        match other_admin(&state, &posted, "disable").await? {
+        match other_admin(
+            &state,
+            &posted.session,
+            posted.form.get("username"),
+            "disable",
+        )
+        .await?
+        {
             Ok(admin) => admin,
             Err(refusal) => {
                 state.ui.sessions.set_flash(&posted.session.token, refusal);
@@ -269,6 +315,69 @@ async fn set_enabled(state: AppState, posted: Posted, enabled: bool) -> UiResult
     Ok(see_other(ADMINS_URL))
 }
 
+/// Asks before disabling, naming the credentials that stop working (those
+/// enabled and unexpired: the rest are refused already).
+async fn confirm_disable(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    RawQuery(query): RawQuery,
+) -> UiResult {
+    let query = FormData::parse(query.unwrap_or_default().as_bytes());
+    let admin = match other_admin(&state, &session, query.get("username"), "disable").await? {
+        Ok(admin) => admin,
+        Err(refusal) => {
+            state.ui.sessions.set_flash(&session.token, refusal);
+            return Ok(see_other(ADMINS_URL));
+        }
+    };
+    let owned = state
+        .manager
+        .list_credentials(Some(&admin.username))
+        .await?;
+    let now = now_secs();
+    let (working, idle): (Vec<Credential>, Vec<Credential>) = owned
+        .into_iter()
+        .partition(|c| c.lifecycle.enabled && !c.lifecycle.expired_at(now));
+    let name = &admin.username;
+    let mut message = format!("Disable the admin {name}? ");
+    message.push_str(&match working.len() {
+        0 => format!("{name} has no working API credential, so none stops working."),
+        n => format!(
+            "{} of {name} {} working at once and {} refused until {name} is enabled again.",
+            count(n, "API credential"),
+            if n == 1 { "stops" } else { "stop" },
+            if n == 1 { "is" } else { "are" },
+        ),
+    });
+    if !idle.is_empty() {
+        message.push_str(&format!(
+            " ({} already disabled or expired.)",
+            match idle.len() {
+                1 => "1 other is".to_string(),
+                n => format!("{n} others are"),
+            }
+        ));
+    }
+    message.push_str(&format!(" {name} is logged out everywhere."));
+    let stopping = format!("Stop working: {}", count(working.len(), "credential"));
+    let confirm = Confirm {
+        title: "Disable Admin".into(),
+        message,
+        affected: (!working.is_empty()).then(|| Affected::new(stopping, &working)),
+        action: "/admin/admins/disable".into(),
+        fields: vec![("username".into(), admin.username)],
+        button: "Disable",
+        cancel: ADMINS_URL.into(),
+    };
+    render(
+        &state,
+        &session,
+        AdminDialog::Confirm(confirm),
+        StatusCode::OK,
+    )
+    .await
+}
+
 async fn disable(State(state): State<AppState>, posted: Posted) -> UiResult {
     set_enabled(state, posted, false).await
 }
@@ -284,12 +393,18 @@ async fn confirm_remove(
 ) -> UiResult {
     let query = FormData::parse(query.unwrap_or_default().as_bytes());
     let admin = state.manager.admin(query.get("username")).await?;
+    let owned = state
+        .manager
+        .list_credentials(Some(&admin.username))
+        .await?;
+    let deleted = format!("Deleted with it: {}", count(owned.len(), "credential"));
     let confirm = Confirm {
         title: "Remove Admin".into(),
         message: format!(
             "Remove the admin {}? All of its API credentials are deleted with it and stop working at once. This cannot be undone.",
             admin.username
         ),
+        affected: (!owned.is_empty()).then(|| Affected::new(deleted, &owned)),
         action: "/admin/admins/remove".into(),
         fields: vec![("username".into(), admin.username)],
         button: "Remove",
@@ -305,7 +420,14 @@ async fn confirm_remove(
 }
 
 async fn remove(State(state): State<AppState>, posted: Posted) -> UiResult {
-    let admin = match other_admin(&state, &posted, "remove").await? {
+    let admin = match other_admin(
+        &state,
+        &posted.session,
+        posted.form.get("username"),
+        "remove",
+    )
+    .await?
+    {
         Ok(admin) => admin,
         Err(refusal) => {
             state.ui.sessions.set_flash(&posted.session.token, refusal);

@@ -21,6 +21,7 @@ use serde_json::json;
 use super::extract::{Authed, Posted};
 use super::form::FormData;
 use super::lifecycle::{self, FieldError, LifecycleForm, DEFAULT_OVERLAP, OVERLAPS};
+use super::overview::CredentialOverview;
 use super::page::{
     render, Dialog, EditCredentialForm, GenerateForm, ListQuery, RotateForm, SecretView,
     CREDENTIALS_URL,
@@ -28,7 +29,7 @@ use super::page::{
 use super::render::{capitalize, is_user_error, see_other, status_of, UiResult};
 use super::session::{SecretKind, Session};
 use super::time::{now_secs, stamp};
-use super::views::{Choice, Confirm};
+use super::views::{allows_any, Choice, Confirm, Standing};
 use crate::AppState;
 
 /// Where a new or rotated secret is shown, once.
@@ -65,8 +66,34 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-async fn show(state: &AppState, session: &Session, dialog: Dialog, status: StatusCode) -> UiResult {
-    render(state, session, ListQuery::tab(true), dialog, status).await
+/// Renders the credentials tab in the list state `back` (a `return`
+/// value) names, with `dialog` open.
+async fn show(
+    state: &AppState,
+    session: &Session,
+    back: &str,
+    dialog: Dialog,
+    status: StatusCode,
+) -> UiResult {
+    let list = ListQuery::from_return(back, true);
+    render(state, session, list, dialog, status).await
+}
+
+/// Where a form's action returns to: the list state it came from.
+fn back_to(form: &FormData) -> String {
+    ListQuery::from_return(form.get("return"), true).url()
+}
+
+/// Where a new secret is shown, carrying the list state to return to.
+fn created_url(form: &FormData) -> String {
+    let back = back_to(form);
+    if back == CREDENTIALS_URL {
+        return CREATED_URL.to_string();
+    }
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("return", &back)
+        .finish();
+    format!("{CREATED_URL}?{query}")
 }
 
 /// A failed form: the management error, and the field it concerns ("" when
@@ -91,15 +118,20 @@ impl From<FieldError> for FormError {
     }
 }
 
-fn role_choices(roles: &[Role], checked: &[i64]) -> Vec<Choice> {
-    roles
+/// A checkbox per role; a role that allows no action is marked.
+fn role_choices(state: &AppState, roles: &[Role], checked: &[i64]) -> Vec<Choice> {
+    let catalog = state.manager.catalog();
+    let mut choices: Vec<Choice> = roles
         .iter()
         .map(|r| Choice {
             value: r.id.0.to_string(),
             label: r.name.clone(),
             checked: checked.contains(&r.id.0),
+            warn: !allows_any(r, &catalog),
         })
-        .collect()
+        .collect();
+    choices.sort_by(|a, b| super::listing::natural_cmp(&a.label, &b.label));
+    choices
 }
 
 /// The generate dialog; `admin` preselected, `form` the values to refill.
@@ -127,12 +159,13 @@ async fn generate_dialog(
                     format!("{} (disabled)", a.username)
                 },
                 checked: a.username == admin,
+                warn: !a.enabled,
             })
             .collect(),
         description: form
             .map(|f| f.get("description").to_string())
             .unwrap_or_default(),
-        roles: role_choices(&roles, &checked),
+        roles: role_choices(state, &roles, &checked),
         lifecycle,
         error: None,
     })
@@ -156,9 +189,22 @@ fn picked_roles(roles: &[Role], ids: &[i64]) -> Result<Vec<RoleId>, Error> {
         .collect()
 }
 
-async fn generate_form(State(state): State<AppState>, Authed(session): Authed) -> UiResult {
+async fn generate_form(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    RawQuery(query): RawQuery,
+) -> UiResult {
+    let query = FormData::parse(query.unwrap_or_default().as_bytes());
     let dialog = generate_dialog(&state, &session.username, None).await?;
-    show(&state, &session, Dialog::Generate(dialog), StatusCode::OK).await
+    let back = query.get("return");
+    show(
+        &state,
+        &session,
+        back,
+        Dialog::Generate(dialog),
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn generate(State(state): State<AppState>, posted: Posted) -> UiResult {
@@ -191,7 +237,7 @@ async fn generate(State(state): State<AppState>, posted: Posted) -> UiResult {
                 SecretKind::Generated,
                 now,
             );
-            Ok(see_other(CREATED_URL))
+            Ok(see_other(&created_url(&posted.form)))
         }
         Err(FormError { field, error: e }) if is_user_error(&e) => {
             let mut dialog =
@@ -201,6 +247,7 @@ async fn generate(State(state): State<AppState>, posted: Posted) -> UiResult {
             show(
                 &state,
                 &posted.session,
+                posted.form.get("return"),
                 Dialog::Generate(dialog),
                 status_of(&e),
             )
@@ -213,7 +260,12 @@ async fn generate(State(state): State<AppState>, posted: Posted) -> UiResult {
 /// Shows the new (or rotated) secret once: the session forgets it as it is
 /// rendered, and `Cache-Control: no-store` (on every admin page) keeps it
 /// out of caches.
-async fn created(State(state): State<AppState>, Authed(session): Authed) -> UiResult {
+async fn created(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    RawQuery(query): RawQuery,
+) -> UiResult {
+    let query = FormData::parse(query.unwrap_or_default().as_bytes());
     let Some(new) = state
         .ui
         .sessions
@@ -229,12 +281,36 @@ async fn created(State(state): State<AppState>, Authed(session): Authed) -> UiRe
         SecretKind::Rotated { old_until } => (true, old_until.map(stamp)),
     };
     let view = SecretView {
+        admin_disabled: disabled_owner(&state, &new.identifier).await,
         identifier: new.identifier.clone(),
         secret: new.secret.clone(),
         rotated,
         old_until,
     };
-    show(&state, &session, Dialog::Secret(view), StatusCode::OK).await
+    let mut list = ListQuery::from_return(query.get("return"), true);
+    list.highlight = Some(new.identifier.clone());
+    render(&state, &session, list, Dialog::Secret(view), StatusCode::OK).await
+}
+
+/// The owner of the credential `identifier` when that admin is disabled
+/// (the credential is refused until it is enabled). Asked after the secret
+/// was taken from the session, so a failure only leaves the note out: the
+/// secret must still be shown.
+async fn disabled_owner(state: &AppState, identifier: &str) -> Option<String> {
+    let owner = async {
+        let credential = state.manager.credential(identifier).await?;
+        state.manager.admin(&credential.admin).await
+    }
+    .await;
+    match owner {
+        Ok(admin) => (!admin.enabled).then_some(admin.username),
+        Err(e) => {
+            if !is_user_error(&e) {
+                tracing::warn!(error = %e, "admin UI: owner of a new secret not read");
+            }
+            None
+        }
+    }
 }
 
 /// The edit dialog for the credential; `form` the values to refill.
@@ -254,10 +330,18 @@ async fn edit_dialog(
     if let Some(form) = form {
         lifecycle = lifecycle.refill(form, credential.lifecycle.expires_at, now);
     }
+    let admin_enabled = state.manager.admin(&credential.admin).await?.enabled;
+    let catalog = state.manager.catalog();
+    let overview = CredentialOverview::new(&credential, admin_enabled, &roles, &catalog, now);
+    let description = match form {
+        Some(form) if form.has("description") => form.get("description").to_string(),
+        _ => credential.description,
+    };
     Ok(EditCredentialForm {
         identifier: credential.identifier,
-        description: credential.description,
-        roles: role_choices(&roles, &checked),
+        description,
+        overview,
+        roles: role_choices(state, &roles, &checked),
         lifecycle,
         error: None,
     })
@@ -273,6 +357,7 @@ async fn edit_form(
     show(
         &state,
         &session,
+        query.get("return"),
         Dialog::EditCredential(dialog),
         StatusCode::OK,
     )
@@ -289,6 +374,10 @@ async fn update(State(state): State<AppState>, posted: Posted) -> UiResult {
         let role_ids = picked_roles(&roles, &posted.form.ids("roles"))?;
         let input = lifecycle::parse(&posted.form, now_secs())?;
         let edit = CredentialEdit {
+            description: posted
+                .form
+                .has("description")
+                .then(|| posted.form.get("description").to_string()),
             roles: Some(role_ids),
             expires_at: input.expires_at,
             allow_ips: input.allow_ips,
@@ -308,8 +397,12 @@ async fn update(State(state): State<AppState>, posted: Posted) -> UiResult {
             if credential.lifecycle.expired_at(now_secs()) {
                 note.push_str(" It has expired: pick a later expiry to make it work again.");
             }
+            let standing = Standing::new(&[], &roles, &state.manager.catalog());
+            if !standing.allows_any(credential.roles.iter().map(|r| r.id)) {
+                note.push_str(" No role of it allows an action: every call it makes is refused.");
+            }
             state.ui.sessions.set_flash(&posted.session.token, note);
-            Ok(see_other(CREDENTIALS_URL))
+            Ok(see_other(&back_to(&posted.form)))
         }
         Err(FormError { field, error: e }) if is_user_error(&e) => {
             let mut dialog = edit_dialog(&state, identifier, Some(&posted.form)).await?;
@@ -318,6 +411,7 @@ async fn update(State(state): State<AppState>, posted: Posted) -> UiResult {
             show(
                 &state,
                 &posted.session,
+                posted.form.get("return"),
                 Dialog::EditCredential(dialog),
                 status_of(&e),
             )
@@ -356,14 +450,14 @@ async fn update_description(State(state): State<AppState>, posted: Posted) -> Re
         (Ok(c), false) => {
             let note = format!("Description of API credential {} saved.", c.identifier);
             state.ui.sessions.set_flash(&posted.session.token, note);
-            see_other(CREDENTIALS_URL)
+            see_other(&back_to(&posted.form))
         }
         (Err(e), false) if is_user_error(&e) => {
             state
                 .ui
                 .sessions
                 .set_flash(&posted.session.token, capitalize(&e.to_string()));
-            see_other(CREDENTIALS_URL)
+            see_other(&back_to(&posted.form))
         }
         (Err(e), false) => super::render::UiError(e).into_response(),
     }
@@ -413,12 +507,24 @@ async fn confirm_on_credential(
             "{} the API credential {}{described}? {}",
             confirm.verb, credential.identifier, confirm.consequence
         ),
+        affected: None,
         action: confirm.action.into(),
-        fields: vec![("identifier".into(), credential.identifier)],
+        fields: vec![
+            ("identifier".into(), credential.identifier),
+            ("return".into(), back_to(&query)),
+        ],
         button: confirm.verb,
-        cancel: CREDENTIALS_URL.into(),
+        cancel: ListQuery::from_return(query.get("return"), true).url(),
     };
-    show(state, session, Dialog::Confirm(dialog), StatusCode::OK).await
+    let back = query.get("return");
+    show(
+        state,
+        session,
+        back,
+        Dialog::Confirm(dialog),
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn delete(State(state): State<AppState>, posted: Posted) -> UiResult {
@@ -428,7 +534,7 @@ async fn delete(State(state): State<AppState>, posted: Posted) -> UiResult {
         .await?;
     let note = format!("API credential {} deleted.", credential.identifier);
     state.ui.sessions.set_flash(&posted.session.token, note);
-    Ok(see_other(CREDENTIALS_URL))
+    Ok(see_other(&back_to(&posted.form)))
 }
 
 /// The Rotate dialog for the credential; `picked` the overlap to check.
@@ -454,6 +560,7 @@ async fn rotate_dialog(
                     label.to_string()
                 },
                 checked: *value == picked,
+                warn: false,
             })
             .collect(),
         pending: credential
@@ -473,7 +580,15 @@ async fn rotate_form(
 ) -> UiResult {
     let query = FormData::parse(query.unwrap_or_default().as_bytes());
     let dialog = rotate_dialog(&state, query.get("identifier"), DEFAULT_OVERLAP).await?;
-    show(&state, &session, Dialog::Rotate(dialog), StatusCode::OK).await
+    let back = query.get("return");
+    show(
+        &state,
+        &session,
+        back,
+        Dialog::Rotate(dialog),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Gives the credential a new secret, shown once on the same page as a
@@ -499,7 +614,7 @@ async fn rotate(State(state): State<AppState>, posted: Posted) -> UiResult {
                 SecretKind::Rotated { old_until },
                 Instant::now(),
             );
-            Ok(see_other(CREATED_URL))
+            Ok(see_other(&created_url(&posted.form)))
         }
         Err(FormError { error: e, .. }) if is_user_error(&e) => {
             let mut dialog = rotate_dialog(&state, identifier, posted.form.get("overlap")).await?;
@@ -507,6 +622,7 @@ async fn rotate(State(state): State<AppState>, posted: Posted) -> UiResult {
             show(
                 &state,
                 &posted.session,
+                posted.form.get("return"),
                 Dialog::Rotate(dialog),
                 status_of(&e),
             )
@@ -553,7 +669,7 @@ async fn set_enabled(state: AppState, posted: Posted, enabled: bool) -> UiResult
         format!("API credential {} enabled.", credential.identifier)
     };
     state.ui.sessions.set_flash(&posted.session.token, note);
-    Ok(see_other(CREDENTIALS_URL))
+    Ok(see_other(&back_to(&posted.form)))
 }
 
 async fn disable(State(state): State<AppState>, posted: Posted) -> UiResult {

@@ -14,6 +14,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::form::FormData;
+use super::next;
 use super::render::{self, UiError};
 use super::session::{cookie, same_token, set_cookie, Session, SESSION_COOKIE};
 use crate::AppState;
@@ -60,7 +61,10 @@ pub async fn current_session(
     }
 }
 
-fn login_required(headers: &HeaderMap, state: &AppState) -> Response {
+/// The answer without a live session: JSON for our script, else the login
+/// page, keeping the page to return to (see [`next`]).
+fn login_required(parts: &Parts, state: &AppState) -> Response {
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let clear = set_cookie(SESSION_COOKIE, None, state.config().secure_cookies);
     if is_fetch(headers) {
         let body = json!({ "error": "Your session has ended. Log in again." });
@@ -71,7 +75,9 @@ fn login_required(headers: &HeaderMap, state: &AppState) -> Response {
         )
             .into_response();
     }
-    let mut response = render::see_other("/admin/login");
+    let had_session = cookie(headers, SESSION_COOKIE).is_some();
+    let location = next::login_location(method, uri, headers, had_session);
+    let mut response = render::see_other(&location);
     if headers.get(header::COOKIE).is_some() {
         if let Ok(value) = clear.parse() {
             response.headers_mut().insert(header::SET_COOKIE, value);
@@ -86,7 +92,7 @@ impl FromRequestParts<AppState> for Authed {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match current_session(&parts.headers, state).await {
             Ok(Some(session)) => Ok(Authed(session)),
-            Ok(None) => Err(login_required(&parts.headers, state)),
+            Ok(None) => Err(login_required(parts, state)),
             Err(e) => Err(e.into_response()),
         }
     }

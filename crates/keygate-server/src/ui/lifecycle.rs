@@ -317,6 +317,7 @@ impl LifecycleForm {
                 checked: value == picked,
                 value,
                 label,
+                warn: false,
             })
             .collect()
     }

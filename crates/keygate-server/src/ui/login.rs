@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::extract::{current_session, Posted};
 use super::form::FormData;
+use super::next::{safe_next, Ended};
 use super::render::{html, see_other, Chrome, UiError, UiResult};
 use super::session::{cookie, new_token, same_token, set_cookie, LOGIN_COOKIE, SESSION_COOKIE};
 use super::throttle;
@@ -33,8 +34,10 @@ pub struct LoginPage {
     pub username: String,
     /// Why the last attempt failed.
     pub error: Option<String>,
-    /// A notice (logged out).
+    /// A notice (logged out, session ended).
     pub notice: Option<String>,
+    /// Where the login leads (a checked `/admin/` path), or empty.
+    pub next: String,
 }
 
 /// `/admin` and `/admin/`: the main screen when logged in, else the login.
@@ -59,6 +62,7 @@ fn login_page(
     headers: &HeaderMap,
     status: StatusCode,
     username: &str,
+    next: &str,
     note: Note<'_>,
 ) -> Response {
     let token = cookie(headers, LOGIN_COOKIE).unwrap_or_else(new_token);
@@ -68,6 +72,7 @@ fn login_page(
         username: username.to_string(),
         error: matches!(note, Note::Error(_)).then(|| note.text()),
         notice: matches!(note, Note::Notice(_)).then(|| note.text()),
+        next: safe_next(next).unwrap_or_default(),
     };
     let mut response = html(status, &page);
     let value = set_cookie(LOGIN_COOKIE, Some(&token), state.config().secure_cookies);
@@ -92,14 +97,20 @@ pub async fn form(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> UiResult {
+    let query = FormData::parse(query.unwrap_or_default().as_bytes());
+    let next = query.get("next");
     if current_session(&headers, &state).await?.is_some() {
-        return Ok(see_other(HOME));
+        return Ok(see_other(&safe_next(next).unwrap_or_else(|| HOME.into())));
     }
-    let note = match FormData::parse(query.unwrap_or_default().as_bytes()).get("logged_out") {
-        "1" => Note::Notice("You have been logged out."),
+    let note = match (
+        query.get("logged_out"),
+        Ended::parse(query.get("ended")).notice(),
+    ) {
+        ("1", _) => Note::Notice("You have been logged out."),
+        (_, Some(text)) => Note::Notice(text),
         _ => Note::None,
     };
-    Ok(login_page(&state, &headers, StatusCode::OK, "", note))
+    Ok(login_page(&state, &headers, StatusCode::OK, "", next, note))
 }
 
 /// `POST /admin/login`.
@@ -124,6 +135,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> UiResult
             &HeaderMap::new(),
             StatusCode::FORBIDDEN,
             username,
+            form.get("next"),
             Note::Error(text),
         ));
     }
@@ -131,14 +143,15 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> UiResult
     if let Some(wait) = state.ui.throttle.wait(&keys, Instant::now()) {
         tracing::warn!(username, "admin UI: login throttled");
         let text = format!(
-            "Too many failed logins. Try again in {} seconds.",
-            wait.as_secs().max(1)
+            "Too many failed logins. Try again in {}.",
+            super::words::count(wait.as_secs().max(1) as usize, "second")
         );
         return Ok(login_page(
             &state,
             &headers,
             StatusCode::TOO_MANY_REQUESTS,
             username,
+            form.get("next"),
             Note::Error(&text),
         ));
     }
@@ -156,6 +169,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> UiResult
             &headers,
             StatusCode::UNAUTHORIZED,
             username,
+            form.get("next"),
             Note::Error(text),
         ));
     };
@@ -169,7 +183,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> UiResult
         .sessions
         .create(admin.id, &admin.username, Instant::now());
     let secure = state.config().secure_cookies;
-    let mut response = see_other(HOME);
+    let mut response = see_other(&safe_next(form.get("next")).unwrap_or_else(|| HOME.into()));
     for value in [
         set_cookie(SESSION_COOKIE, Some(&token), secure),
         set_cookie(LOGIN_COOKIE, None, secure),

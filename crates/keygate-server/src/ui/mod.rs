@@ -11,20 +11,27 @@
 //! ([`session`]), a CSRF token on every state-changing request
 //! ([`extract`]), auto-escaped templates and strict headers ([`assets`]).
 
+mod a11y;
 mod admins;
 mod assets;
 mod credentials;
 mod extract;
 mod form;
+mod framed;
 mod lifecycle;
+mod listing;
 mod login;
+mod next;
+mod overview;
 mod page;
 mod render;
 mod roles;
 mod session;
+mod sort_menu;
 mod throttle;
 mod time;
 mod views;
+mod words;
 
 use axum::middleware;
 use axum::routing::{get, post};
@@ -32,6 +39,7 @@ use axum::Router;
 
 use crate::AppState;
 
+pub use framed::with_navigation;
 pub use session::Sessions;
 pub use throttle::LoginThrottle;
 

@@ -9,10 +9,11 @@ use keygate_core::model::Credential;
 use super::extract::Authed;
 use super::form::FormData;
 use super::lifecycle::LifecycleForm;
-use super::render::{html, Chrome, UiResult};
+use super::listing::{self, StateFilter, ROLE_PAGE_SIZE};
+use super::render::{html, Chrome, UiError, UiResult};
 use super::session::Session;
 use super::time::{now_secs, Stamp};
-use super::views::{Choice, Confirm, CredentialRow, Picker, RoleRow};
+use super::views::{Choice, Confirm, CredentialRow, Picker, RoleRow, Standing};
 use crate::AppState;
 
 /// Credentials per page of the table.
@@ -57,7 +58,7 @@ impl SortKey {
 
     /// Times read best newest first; names A to Z.
     fn default_desc(self) -> bool {
-        matches!(self, Self::LastAccess)
+        matches!(self, Self::LastAccess | Self::Created)
     }
 }
 
@@ -76,6 +77,12 @@ pub struct ListQuery {
     pub view: Option<i64>,
     /// Credential whose description form is open (no-script in-place edit).
     pub describe: Option<String>,
+    /// Search text (`q`).
+    pub q: String,
+    /// Credentials state filter (`state`).
+    pub state: StateFilter,
+    /// Credential to show and highlight (`hl`): its page is shown.
+    pub highlight: Option<String>,
 }
 
 impl ListQuery {
@@ -96,17 +103,84 @@ impl ListQuery {
             describe: form
                 .has("describe")
                 .then(|| form.get("describe").to_string()),
+            q: form.get("q").trim().chars().take(200).collect(),
+            state: StateFilter::parse(form.get("state")),
+            highlight: form.has("hl").then(|| form.get("hl").to_string()),
         }
+    }
+
+    /// The list state a form's `return` field (or a query's) names; only
+    /// this screen's own URLs count, and the URL is rebuilt from the parsed
+    /// state, so it cannot lead anywhere else.
+    pub fn from_return(raw: &str, credentials: bool) -> Self {
+        let mut list = match raw.strip_prefix("/admin/api-credentials?") {
+            Some(query) => Self::parse(Some(query)),
+            None => Self::tab(credentials),
+        };
+        if list.credentials != credentials {
+            list = Self::tab(credentials);
+        }
+        list.view = None;
+        list.describe = None;
+        list.highlight = None;
+        list
+    }
+
+    /// The query parameters of this list state, defaults left out.
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        let tab = if self.credentials {
+            "credentials"
+        } else {
+            "roles"
+        };
+        let mut params = vec![("tab", tab.to_string())];
+        if self.credentials && self.sort != SortKey::Created {
+            params.push(("sort", self.sort.as_str().to_string()));
+        }
+        if self.credentials && self.desc != self.sort.default_desc() {
+            params.push(("dir", if self.desc { "desc" } else { "asc" }.to_string()));
+        }
+        if self.page > 1 {
+            params.push(("page", self.page.to_string()));
+        }
+        if !self.q.is_empty() {
+            params.push(("q", self.q.clone()));
+        }
+        if self.credentials && self.state != StateFilter::All {
+            params.push(("state", self.state.as_str().to_string()));
+        }
+        params
+    }
+
+    /// The URL of this list state (where actions return to).
+    pub fn url(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in self.params() {
+            query.append_pair(key, &value);
+        }
+        format!("/admin/api-credentials?{}", query.finish())
+    }
+
+    /// Whether a search or a state filter narrows the list.
+    pub fn is_filtered(&self) -> bool {
+        !self.q.is_empty() || self.state != StateFilter::All
+    }
+
+    /// The URL of page `page` of this list state.
+    pub fn page_url(&self, page: usize) -> String {
+        let mut list = self.clone();
+        list.page = page;
+        list.url()
     }
 
     /// The tab alone.
     pub fn tab(credentials: bool) -> Self {
-        let tab = if credentials {
-            "tab=credentials"
+        let url = if credentials {
+            CREDENTIALS_URL
         } else {
-            "tab=roles"
+            ROLES_URL
         };
-        Self::parse(Some(tab))
+        Self::parse(url.split_once('?').map(|(_, query)| query))
     }
 }
 
@@ -140,18 +214,35 @@ pub struct GenerateForm {
     pub error: Option<String>,
 }
 
+impl GenerateForm {
+    /// Whether the selected admin is disabled (the credential would be
+    /// refused until it is enabled).
+    pub fn admin_disabled(&self) -> bool {
+        self.admins.iter().any(|a| a.checked && a.warn)
+    }
+}
+
 /// The dialog that edits a credential's roles and lifecycle.
 pub struct EditCredentialForm {
     /// The credential.
     pub identifier: String,
-    /// Its description (shown, not edited here).
+    /// Its description (an editable field, saved with the rest).
     pub description: String,
-    /// Role choices.
+    /// Owner, status and effective actions, as stored.
+    pub overview: super::overview::CredentialOverview,
+    /// Role choices (a role that allows no action is marked).
     pub roles: Vec<Choice>,
     /// Expiry, allowlist, rate limit.
     pub lifecycle: LifecycleForm,
     /// Validation message.
     pub error: Option<String>,
+}
+
+impl EditCredentialForm {
+    /// Whether no ticked role allows an action: every call would be refused.
+    pub fn no_actions(&self) -> bool {
+        !self.roles.iter().any(|r| r.checked && !r.warn)
+    }
 }
 
 /// The Rotate dialog: how long the old secret keeps working.
@@ -179,6 +270,9 @@ pub struct SecretView {
     pub rotated: bool,
     /// After a rotation: when the old secret stops (`None`: it already has).
     pub old_until: Option<Stamp>,
+    /// The owning admin, when it is disabled: the credential is refused
+    /// until that admin is enabled again.
+    pub admin_disabled: Option<String>,
 }
 
 /// The dialog open on the screen.
@@ -236,8 +330,9 @@ impl ApiCredentialsPage {
         } else {
             key.default_desc()
         };
-        let dir = if desc { "desc" } else { "asc" };
-        format!("{CREDENTIALS_URL}&sort={}&dir={dir}", key.as_str())
+        let mut list = self.list.clone();
+        (list.sort, list.desc, list.page) = (key, desc, 1);
+        list.url()
     }
 
     /// `aria-sort` of the column `key`.
@@ -260,11 +355,24 @@ impl ApiCredentialsPage {
 
     /// Link to page `page` in the current order.
     pub fn page_href(&self, page: usize) -> String {
-        let dir = if self.list.desc { "desc" } else { "asc" };
-        format!(
-            "{CREDENTIALS_URL}&sort={}&dir={dir}&page={page}",
-            self.list.sort.as_str()
-        )
+        self.list.page_url(page)
+    }
+
+    /// The list state as hidden fields (forms that lead back to it).
+    pub fn list_fields(&self) -> Vec<(&'static str, String)> {
+        self.list.params()
+    }
+
+    /// The sort order alone as hidden fields (the search form keeps it).
+    pub fn order_fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = self.list.params();
+        fields.retain(|(key, _)| matches!(*key, "sort" | "dir"));
+        fields
+    }
+
+    /// Whether the credential's row is the one to highlight.
+    pub fn is_highlighted(&self, identifier: &str) -> bool {
+        self.list.highlight.as_deref() == Some(identifier)
     }
 }
 
@@ -301,38 +409,60 @@ pub async fn render(
         list,
     };
     if page.list.credentials {
-        let mut all = state.manager.list_credentials(None).await?;
-        sort(&mut all, page.list.sort, page.list.desc);
-        page.total = all.len();
-        page.pages = all.len().div_ceil(PAGE_SIZE).max(1);
-        page.list.page = page.list.page.min(page.pages);
-        let start = (page.list.page - 1) * PAGE_SIZE;
-        let describe = page.list.describe.clone();
-        let now = now_secs();
-        page.credentials = all
-            .iter()
-            .enumerate()
-            .skip(start)
-            .take(PAGE_SIZE)
-            .map(|(i, c)| {
-                let describing = describe.as_deref() == Some(c.identifier.as_str());
-                CredentialRow::new(c, i, describing, now)
-            })
-            .collect();
-        page.first = if page.credentials.is_empty() {
-            0
-        } else {
-            start + 1
-        };
-        page.last = start + page.credentials.len();
+        fill_credentials(state, &mut page).await?;
     } else {
-        let roles = state.manager.list_roles().await?;
-        page.roles = roles
+        let mut roles = state.manager.list_roles().await?;
+        let usage = state.manager.role_usage().await?;
+        roles.retain(|r| listing::role_matches(r, &page.list.q));
+        listing::sort_roles(&mut roles);
+        let paged = listing::paginate(roles, page.list.page, ROLE_PAGE_SIZE);
+        page.list.page = paged.page;
+        (page.total, page.pages) = (paged.total, paged.pages);
+        (page.first, page.last) = (paged.first, paged.last);
+        page.roles = paged
+            .rows
             .iter()
-            .map(|r| RoleRow::new(r, &catalog, page.list.view == Some(r.id.0)))
+            .map(|(_, r)| {
+                let used_by = usage.get(&r.id).copied().unwrap_or(0);
+                RoleRow::new(r, &catalog, page.list.view == Some(r.id.0), used_by)
+            })
             .collect();
     }
     Ok(html(status, &page))
+}
+
+/// The credentials tab's rows: searched, filtered, sorted, paged (the
+/// page holding the highlighted credential when there is one).
+async fn fill_credentials(state: &AppState, page: &mut ApiCredentialsPage) -> Result<(), UiError> {
+    let now = now_secs();
+    let list = &mut page.list;
+    let mut all = state.manager.list_credentials(None).await?;
+    let admins = state.manager.list_admins().await?;
+    let roles = state.manager.list_roles().await?;
+    let standing = Standing::new(&admins, &roles, &state.manager.catalog());
+    all.retain(|c| list.state.admits(c, now) && listing::credential_matches(c, &list.q));
+    sort(&mut all, list.sort, list.desc);
+    if let Some(at) = list
+        .highlight
+        .as_deref()
+        .and_then(|hl| all.iter().position(|c| c.identifier == hl))
+    {
+        list.page = at / PAGE_SIZE + 1;
+    }
+    let paged = listing::paginate(all, list.page, PAGE_SIZE);
+    list.page = paged.page;
+    (page.total, page.pages) = (paged.total, paged.pages);
+    (page.first, page.last) = (paged.first, paged.last);
+    let describe = list.describe.as_deref();
+    page.credentials = paged
+        .rows
+        .iter()
+        .map(|(i, c)| {
+            let describing = describe == Some(c.identifier.as_str());
+            CredentialRow::new(c, *i, describing, now, &standing)
+        })
+        .collect();
+    Ok(())
 }
 
 fn sort(credentials: &mut [Credential], key: SortKey, desc: bool) {
@@ -364,5 +494,19 @@ mod tests {
         assert_eq!(q.sort, SortKey::Created);
         assert_eq!(q.page, 1);
         assert!(ListQuery::parse(None).describe.is_none());
+    }
+
+    #[test]
+    fn return_urls_are_rebuilt_from_the_list_state() {
+        let back = "/admin/api-credentials?tab=credentials&sort=admin&page=3&q=a+b&state=expired";
+        let list = ListQuery::from_return(back, true);
+        assert_eq!(list.url(), back);
+        assert!(ListQuery::tab(true).desc, "created: newest first");
+        for bad in ["https://evil.example/", "//evil.example", "/admin/../x", ""] {
+            assert_eq!(ListQuery::from_return(bad, true).url(), CREDENTIALS_URL);
+            assert_eq!(ListQuery::from_return(bad, false).url(), ROLES_URL);
+        }
+        let roles = ListQuery::from_return("/admin/api-credentials?tab=roles&page=2&q=x", false);
+        assert_eq!(roles.url(), "/admin/api-credentials?tab=roles&page=2&q=x");
     }
 }

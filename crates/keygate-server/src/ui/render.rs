@@ -96,7 +96,13 @@ pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
         message: text.to_string(),
         back: "/admin/",
     };
-    html(status, &page)
+    let mut response = html(status, &page);
+    // Re-rendered with the navigation when logged in (see `framed`).
+    response.extensions_mut().insert(super::framed::Framable {
+        title: title.to_string(),
+        text: text.to_string(),
+    });
+    response
 }
 
 /// 303 See Other to `location`.

@@ -1,18 +1,20 @@
 //! API Roles workflows: create, edit, delete (with a confirmation).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use keygate_core::model::{Role, RoleId};
+use keygate_core::model::{Credential, Role, RoleId};
 use keygate_store::{RoleEdit, RoleInput};
 
 use super::extract::{Authed, Posted};
-use super::page::{render, Dialog, ListQuery, RoleForm, ROLES_URL};
+use super::form::FormData;
+use super::page::{render, Dialog, ListQuery, RoleForm};
 use super::render::{capitalize, is_user_error, see_other, status_of, UiError, UiResult};
 use super::session::Session;
-use super::views::{Confirm, Picker};
+use super::views::{Affected, Confirm, Picker, Standing};
+use super::words::count;
 use crate::AppState;
 
 /// Routes under `/admin/api-credentials/roles`.
@@ -40,16 +42,19 @@ fn role_id(raw: &str) -> Result<RoleId, UiError> {
     })
 }
 
+/// Renders the roles tab in the list state `back` (a `return` value)
+/// names, with the role dialog open.
 async fn show_form(
     state: &AppState,
     session: &Session,
+    back: &str,
     form: RoleForm,
     status: StatusCode,
 ) -> UiResult {
     render(
         state,
         session,
-        ListQuery::tab(false),
+        ListQuery::from_return(back, false),
         Dialog::RoleForm(form),
         status,
     )
@@ -92,8 +97,22 @@ fn refill(
     form
 }
 
-async fn new_form(State(state): State<AppState>, Authed(session): Authed) -> UiResult {
-    show_form(&state, &session, create_form(&state), StatusCode::OK).await
+/// Where a role form's action returns to: the roles list state it came from.
+fn back_to(form: &FormData) -> String {
+    ListQuery::from_return(form.get("return"), false).url()
+}
+
+fn query_of(query: Option<String>) -> FormData {
+    FormData::parse(query.unwrap_or_default().as_bytes())
+}
+
+async fn new_form(
+    State(state): State<AppState>,
+    Authed(session): Authed,
+    RawQuery(query): RawQuery,
+) -> UiResult {
+    let back = query_of(query).get("return").to_string();
+    show_form(&state, &session, &back, create_form(&state), StatusCode::OK).await
 }
 
 async fn create(State(state): State<AppState>, posted: Posted) -> UiResult {
@@ -106,16 +125,23 @@ async fn create(State(state): State<AppState>, posted: Posted) -> UiResult {
     match state.manager.create_role(input).await {
         Ok(role) => {
             let note = format!(
-                "API role “{}” created with {} actions.",
+                "API role “{}” created with {}.",
                 role.name,
-                role.actions.len()
+                super::words::count(role.actions.len(), "action")
             );
             state.ui.sessions.set_flash(&posted.session.token, note);
-            Ok(see_other(ROLES_URL))
+            Ok(see_other(&back_to(&posted.form)))
         }
         Err(e) if is_user_error(&e) => {
             let form = refill(&state, create_form(&state), &posted, &e);
-            show_form(&state, &posted.session, form, status_of(&e)).await
+            show_form(
+                &state,
+                &posted.session,
+                posted.form.get("return"),
+                form,
+                status_of(&e),
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -125,11 +151,13 @@ async fn edit_form(
     State(state): State<AppState>,
     Authed(session): Authed,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> UiResult {
     let role = state.manager.role_by_id(role_id(&id)?).await?;
     show_form(
         &state,
         &session,
+        query_of(query).get("return"),
         edit_form_of(&state, &role),
         StatusCode::OK,
     )
@@ -147,18 +175,25 @@ async fn update(State(state): State<AppState>, Path(id): Path<String>, posted: P
     match state.manager.edit_role_by_id(id, edit).await {
         Ok(role) => {
             let note = format!(
-                "API role “{}” saved with {} actions.",
+                "API role “{}” saved with {}.",
                 role.name,
-                role.actions.len()
+                super::words::count(role.actions.len(), "action")
             );
             state.ui.sessions.set_flash(&posted.session.token, note);
-            Ok(see_other(ROLES_URL))
+            Ok(see_other(&back_to(&posted.form)))
         }
         Err(e @ keygate_store::Error::NotFound(_)) => Err(e.into()),
         Err(e) if is_user_error(&e) => {
             let role = state.manager.role_by_id(id).await?;
             let form = refill(&state, edit_form_of(&state, &role), &posted, &e);
-            show_form(&state, &posted.session, form, status_of(&e)).await
+            show_form(
+                &state,
+                &posted.session,
+                posted.form.get("return"),
+                form,
+                status_of(&e),
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -168,27 +203,65 @@ async fn confirm_delete(
     State(state): State<AppState>,
     Authed(session): Authed,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> UiResult {
+    let query = query_of(query);
     let role = state.manager.role_by_id(role_id(&id)?).await?;
+    let holders = state.manager.role_holders(role.id).await?;
+    let mut message = format!(
+        "Delete the API role “{}”? Credentials that hold it lose its permissions at once. This cannot be undone.",
+        role.name
+    );
+    let stranded = stranded(&state, &role, &holders).await?;
+    if stranded > 0 {
+        let have = if stranded == 1 { "has" } else { "have" };
+        message.push_str(&format!(
+            " Without it {} {have} no allowed action: every call is refused.",
+            count(stranded, "credential")
+        ));
+    }
+    let heading = match holders.len() {
+        0 => "Held by no credentials.".to_string(),
+        n => format!("Held by {}", count(n, "credential")),
+    };
     let confirm = Confirm {
         title: "Delete API Role".into(),
-        message: format!(
-            "Delete the API role “{}”? Credentials that hold it lose its permissions at once. This cannot be undone.",
-            role.name
-        ),
+        message,
+        affected: Some(Affected::new(heading, &holders)),
         action: format!("/admin/api-credentials/roles/{}/delete", role.id.0),
-        fields: Vec::new(),
+        fields: vec![("return".into(), back_to(&query))],
         button: "Delete",
-        cancel: ROLES_URL.into(),
+        cancel: back_to(&query),
     };
     render(
         &state,
         &session,
-        ListQuery::tab(false),
+        ListQuery::from_return(query.get("return"), false),
         Dialog::Confirm(confirm),
         StatusCode::OK,
     )
     .await
+}
+
+/// How many of `holders` no other role of theirs gives an allowed action:
+/// without `role` every call they make is refused.
+async fn stranded(
+    state: &AppState,
+    role: &Role,
+    holders: &[Credential],
+) -> Result<usize, keygate_store::Error> {
+    if holders.is_empty() {
+        return Ok(0);
+    }
+    let roles = state.manager.list_roles().await?;
+    let standing = Standing::new(&[], &roles, &state.manager.catalog());
+    Ok(holders
+        .iter()
+        .filter(|c| {
+            let others = c.roles.iter().map(|r| r.id).filter(|id| *id != role.id);
+            !standing.allows_any(others)
+        })
+        .count())
 }
 
 async fn delete(State(state): State<AppState>, Path(id): Path<String>, posted: Posted) -> UiResult {
@@ -196,5 +269,5 @@ async fn delete(State(state): State<AppState>, Path(id): Path<String>, posted: P
     state.manager.delete_role_by_id(role.id).await?;
     let note = format!("API role “{}” deleted.", role.name);
     state.ui.sessions.set_flash(&posted.session.token, note);
-    Ok(see_other(ROLES_URL).into_response())
+    Ok(see_other(&back_to(&posted.form)).into_response())
 }

@@ -37,7 +37,8 @@ pub struct LoginThrottle {
 /// The keys a login attempt counts against.
 pub fn keys(username: &str, address: Option<std::net::IpAddr>) -> Vec<(String, u32)> {
     let mut keys = vec![(
-        format!("user:{}", username.trim().to_lowercase()),
+        // The same key as the lookup's, so look-alikes share one budget.
+        format!("user:{}", keygate_core::validate::name_key(username)),
         USER_LIMIT,
     )];
     if let Some(ip) = address {

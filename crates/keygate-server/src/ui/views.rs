@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use keygate_core::model::{Credential, Role};
+use keygate_core::model::{Admin, AdminId, Credential, Role, RoleId};
 use keygate_core::Catalog;
 
 use super::time::{stamp, Stamp};
@@ -31,11 +31,13 @@ pub struct RoleRow {
     pub groups: Vec<ActionGroup>,
     /// Whether the permissions row is open (no-script `?view=ID`).
     pub expanded: bool,
+    /// How many credentials hold it.
+    pub used_by: usize,
 }
 
 impl RoleRow {
-    /// The row for `role`.
-    pub fn new(role: &Role, catalog: &Catalog, expanded: bool) -> Self {
+    /// The row for `role`, held by `used_by` credentials.
+    pub fn new(role: &Role, catalog: &Catalog, expanded: bool, used_by: usize) -> Self {
         Self {
             id: role.id.0,
             name: role.name.clone(),
@@ -43,8 +45,48 @@ impl RoleRow {
             count: role.actions.len(),
             groups: group_actions(&role.actions, catalog),
             expanded,
+            used_by,
         }
     }
+}
+
+/// What decides, besides a credential's own state, whether it can work:
+/// whether its admin is enabled and whether any of its roles allows an
+/// action. Built once a page from the admin and role listings, so marking
+/// every row costs no query per row.
+pub struct Standing {
+    disabled_admins: HashSet<AdminId>,
+    allowing_roles: HashSet<RoleId>,
+}
+
+impl Standing {
+    /// From every admin and every role; a role allows an action when one
+    /// of its actions is in `catalog` (as the snapshot decides).
+    pub fn new(admins: &[Admin], roles: &[Role], catalog: &Catalog) -> Self {
+        Self {
+            disabled_admins: admins.iter().filter(|a| !a.enabled).map(|a| a.id).collect(),
+            allowing_roles: roles
+                .iter()
+                .filter(|r| allows_any(r, catalog))
+                .map(|r| r.id)
+                .collect(),
+        }
+    }
+
+    /// Whether the admin is enabled (one not listed counts as enabled).
+    pub fn admin_enabled(&self, admin: AdminId) -> bool {
+        !self.disabled_admins.contains(&admin)
+    }
+
+    /// Whether any of `roles` allows an action.
+    pub fn allows_any(&self, roles: impl IntoIterator<Item = RoleId>) -> bool {
+        roles.into_iter().any(|r| self.allowing_roles.contains(&r))
+    }
+}
+
+/// Whether `role` allows an action of `catalog`.
+pub fn allows_any(role: &Role, catalog: &Catalog) -> bool {
+    role.actions.iter().any(|a| catalog.resolve(a).is_some())
 }
 
 /// `actions` grouped by catalog category; names the catalog no longer has
@@ -90,10 +132,15 @@ pub struct CredentialRow {
     pub index: usize,
     /// Owning admin's username.
     pub admin: String,
+    /// Whether the owning admin is enabled (a disabled admin's credentials
+    /// are all refused).
+    pub admin_enabled: bool,
     /// Description.
     pub description: String,
     /// Role names.
     pub roles: Vec<String>,
+    /// No role, or none of its roles allows an action: every call is refused.
+    pub no_actions: bool,
     /// Last authenticated use.
     pub last_access: Option<Stamp>,
     /// Creation time.
@@ -121,14 +168,22 @@ impl CredentialRow {
     pub const SHOWN_IPS: usize = 3;
 
     /// The row for `credential` at `now` (unix seconds).
-    pub fn new(credential: &Credential, index: usize, describing: bool, now: i64) -> Self {
+    pub fn new(
+        credential: &Credential,
+        index: usize,
+        describing: bool,
+        now: i64,
+        standing: &Standing,
+    ) -> Self {
         let lifecycle = &credential.lifecycle;
         Self {
             identifier: credential.identifier.clone(),
             index,
             admin: credential.admin.clone(),
+            admin_enabled: standing.admin_enabled(credential.admin_id),
             description: credential.description.clone(),
             roles: credential.roles.iter().map(|r| r.name.clone()).collect(),
+            no_actions: !standing.allows_any(credential.roles.iter().map(|r| r.id)),
             last_access: credential.last_access.map(stamp),
             created: stamp(credential.created_at),
             describing,
@@ -149,12 +204,13 @@ impl CredentialRow {
         }
     }
 
-    /// The status word (the badge's text).
+    /// The status word: the first reason it is refused, else "Enabled".
     pub fn status(&self) -> &'static str {
-        match (self.enabled, self.expired) {
-            (false, _) => "Disabled",
-            (true, true) => "Expired",
-            (true, false) => "Enabled",
+        match (self.enabled, self.expired, self.admin_enabled) {
+            (false, _, _) => "Disabled",
+            (true, true, _) => "Expired",
+            (true, false, false) => "Admin disabled",
+            (true, false, true) => "Enabled",
         }
     }
 
@@ -180,6 +236,8 @@ pub struct Confirm {
     pub title: String,
     /// What will happen.
     pub message: String,
+    /// The credentials it affects, when it names them.
+    pub affected: Option<Affected>,
     /// Where the confirming form posts.
     pub action: String,
     /// Hidden fields the form carries besides the CSRF token.
@@ -190,6 +248,36 @@ pub struct Confirm {
     pub cancel: String,
 }
 
+/// The credentials a confirmed action affects: a heading with their
+/// number, the first [`Affected::SHOWN`] by identifier and description, and
+/// how many more there are.
+pub struct Affected {
+    /// E.g. "Held by 3 credentials".
+    pub heading: String,
+    /// Identifier and description of the first few.
+    pub shown: Vec<(String, String)>,
+    /// How many are not shown.
+    pub more: usize,
+}
+
+impl Affected {
+    /// Credentials listed by name; the rest are counted.
+    pub const SHOWN: usize = 10;
+
+    /// `credentials` under `heading`.
+    pub fn new(heading: String, credentials: &[Credential]) -> Self {
+        Self {
+            heading,
+            shown: credentials
+                .iter()
+                .take(Self::SHOWN)
+                .map(|c| (c.identifier.clone(), c.description.clone()))
+                .collect(),
+            more: credentials.len().saturating_sub(Self::SHOWN),
+        }
+    }
+}
+
 /// One checkbox or option.
 pub struct Choice {
     /// Submitted value.
@@ -198,6 +286,9 @@ pub struct Choice {
     pub label: String,
     /// Checked or selected.
     pub checked: bool,
+    /// Comes with a warning: an admin that is disabled, a role that allows
+    /// no action.
+    pub warn: bool,
 }
 
 /// One action in the permission picker.
@@ -283,6 +374,44 @@ impl Picker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn role(id: i64, actions: &[&str]) -> Role {
+        Role {
+            id: RoleId(id),
+            name: format!("R{id}"),
+            description: String::new(),
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn standing_reads_admins_and_roles_as_the_snapshot_does() {
+        let catalog = Catalog::builtin();
+        let admin = |id, enabled| Admin {
+            id: AdminId(id),
+            username: format!("a{id}"),
+            enabled,
+            created_at: 0,
+        };
+        let roles = [
+            role(1, &["GetClients"]),
+            role(2, &[]),
+            // A custom action since removed from the configuration.
+            role(3, &["GetGone"]),
+        ];
+        let standing = Standing::new(&[admin(1, true), admin(2, false)], &roles, &catalog);
+        assert!(standing.admin_enabled(AdminId(1)));
+        assert!(!standing.admin_enabled(AdminId(2)));
+        assert!(standing.admin_enabled(AdminId(9)), "unlisted: enabled");
+        assert!(standing.allows_any([RoleId(2), RoleId(1)]));
+        assert!(!standing.allows_any([RoleId(2), RoleId(3)]));
+        assert!(!standing.allows_any([]));
+        assert!(
+            !standing.allows_any([RoleId(9)]),
+            "a role gone allows nothing"
+        );
+    }
 
     #[test]
     fn picker_counts_and_groups() {

@@ -126,7 +126,9 @@ fn credential(
     let identifier = validate::imported_token("identifier", &credential.identifier)
         .map_err(|e| invalid(format!("credential {:?}: {e}", credential.identifier)))?;
     let context = |message: String| invalid(format!("credential {identifier:?}: {message}"));
-    if !usernames.contains(credential.admin.as_str()) {
+    // The export's usernames are NFKC-normalised above; so is the owner.
+    let admin = validate::normalize_name(&credential.admin);
+    if !usernames.contains(admin.as_str()) {
         return Err(context(format!(
             "its admin {:?} is not among the export's admins",
             credential.admin
@@ -139,7 +141,7 @@ fn credential(
         .iter()
         .map(|name| {
             role_names
-                .get(&name.trim().to_lowercase())
+                .get(&validate::name_key(name))
                 .map(|canonical| canonical.to_string())
                 .ok_or_else(|| context(format!("unknown role {name:?}")))
         })
@@ -171,6 +173,7 @@ fn credential(
             .into_iter()
             .map(|id| id.0)
             .collect(),
+        admin,
         ..credential
     })
 }

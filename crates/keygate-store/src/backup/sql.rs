@@ -131,12 +131,21 @@ macro_rules! backup_sql {
                 admins: &[BackupAdmin],
             ) -> Result<HashMap<String, i64>> {
                 let mut ids = HashMap::with_capacity(admins.len());
-                for admin in admins {
+                let mut keys = std::collections::HashSet::with_capacity(admins.len());
+                for (n, admin) in admins.iter().enumerate() {
+                    // A backup of a database older than migration 0004 may
+                    // hold names differing only in case: keep them all, the
+                    // later ones under a key no username can take (see 0004).
+                    let mut key = keygate_core::validate::name_key(&admin.username);
+                    if !keys.insert(key.clone()) {
+                        key = format!("{key}#{n}");
+                    }
                     let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO admins (username, password_hash, enabled, created_at) \
-                         VALUES ($1, $2, $3, $4) RETURNING id",
+                        "INSERT INTO admins (username, username_key, password_hash, enabled, created_at) \
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
                     )
                     .bind(&admin.username)
+                    .bind(&key)
                     .bind(&admin.password_hash)
                     .bind(admin.enabled)
                     .bind(admin.created_at)

@@ -11,6 +11,7 @@ mod roles;
 mod rows;
 mod tx;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -154,6 +155,10 @@ impl Store for PostgresStore {
         self.explain(roles::delete(&self.pool, id).await)
     }
 
+    async fn role_usage(&self) -> Result<HashMap<RoleId, usize>> {
+        self.explain(async { rows::role_usage(&mut *self.pool.acquire().await?).await }.await)
+    }
+
     async fn create_credential(
         &self,
         credential: &NewCredential,
@@ -174,6 +179,13 @@ impl Store for PostgresStore {
         let found =
             async { rows::load_credentials(&mut *self.pool.acquire().await?, filter).await }.await;
         self.explain(found.map(|c| c.into_iter().next()))
+    }
+
+    async fn role_holders(&self, id: RoleId) -> Result<Vec<Credential>> {
+        let filter = CredentialFilter::Role(id);
+        self.explain(
+            async { rows::load_credentials(&mut *self.pool.acquire().await?, filter).await }.await,
+        )
     }
 
     async fn update_credential(

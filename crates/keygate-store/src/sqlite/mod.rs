@@ -11,6 +11,7 @@ mod roles;
 mod rows;
 mod tx;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -108,6 +109,10 @@ impl Store for SqliteStore {
         roles::delete(&self.pool, id).await
     }
 
+    async fn role_usage(&self) -> Result<HashMap<RoleId, usize>> {
+        rows::role_usage(&mut *self.pool.acquire().await?).await
+    }
+
     async fn create_credential(
         &self,
         credential: &NewCredential,
@@ -125,6 +130,11 @@ impl Store for SqliteStore {
         let filter = CredentialFilter::Identifier(identifier);
         let found = rows::load_credentials(&mut *self.pool.acquire().await?, filter).await?;
         Ok(found.into_iter().next())
+    }
+
+    async fn role_holders(&self, id: RoleId) -> Result<Vec<Credential>> {
+        let filter = CredentialFilter::Role(id);
+        rows::load_credentials(&mut *self.pool.acquire().await?, filter).await
     }
 
     async fn update_credential(
