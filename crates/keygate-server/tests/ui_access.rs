@@ -18,7 +18,7 @@ use browser::{Ui, WAIT};
 use fantoccini::key::Key;
 use keygate_core::model::Lifecycle;
 use keygate_store::RoleInput;
-use keygate_testkit::ui::{ADMIN, PASSWORD};
+use keygate_testkit::ui::ADMIN;
 use serde_json::{json, Value};
 
 /// One browser at a time: the machines running this have few cores.
@@ -30,15 +30,6 @@ const LONG_ROLE: &str = "ExtremelyLongRoleNameForTheWholeBillingDepartmentAndIts
 const LONG_ADMIN: &str = "extremely.long.admin.username.for.the.billing.department.contrac";
 /// A 64-character description without spaces.
 const LONG_TEXT: &str = "AnExtremelyLongDescriptionWithoutAnySpacesThatMustWrapOrTruncate";
-
-async fn login(ui: &Ui) -> Result<()> {
-    ui.go("/admin/login").await?;
-    ui.fill("#username", ADMIN).await?;
-    ui.fill("#password", PASSWORD).await?;
-    ui.click_button("Log in").await?;
-    ui.button("Create API Role").await?;
-    Ok(())
-}
 
 async fn role(ui: &Ui, name: &str, description: &str, actions: &[&str]) -> Result<()> {
     let input = RoleInput {
@@ -103,7 +94,7 @@ where
     browser::with_browser(name, |ui| {
         Box::pin(async move {
             let first = seed(ui).await?;
-            login(ui).await?;
+            ui.log_in().await?;
             steps(ui, first).await
         })
     })

@@ -10,20 +10,11 @@ mod browser;
 use anyhow::{ensure, Result};
 use axum::http::StatusCode;
 use keygate_core::model::Lifecycle;
-use keygate_store::{Manager, RoleInput};
+use keygate_store::Manager;
 use keygate_testkit::app::TestApp;
-use keygate_testkit::ui::{Client, ADMIN, PASSWORD};
+use keygate_testkit::ui::{role, Client, ADMIN, PASSWORD};
 
 const CREDENTIALS: &str = "/admin/api-credentials?tab=credentials";
-
-async fn role(manager: &Manager, name: &str, actions: &[&str]) -> i64 {
-    let input = RoleInput {
-        name: name.into(),
-        actions: actions.iter().map(|a| a.to_string()).collect(),
-        ..RoleInput::default()
-    };
-    manager.create_role(input).await.unwrap().id.0
-}
 
 /// A credential of `admin` holding `roles`; its identifier.
 async fn credential(manager: &Manager, admin: &str, description: &str, roles: &[&str]) -> String {
@@ -33,14 +24,6 @@ async fn credential(manager: &Manager, admin: &str, description: &str, roles: &[
         .await
         .unwrap();
     c.identifier
-}
-
-async fn logged_in(app: &TestApp) -> (Client, String) {
-    let mut client = app.ui_client();
-    let answer = client.login(ADMIN, PASSWORD).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    let csrf = client.csrf().await;
-    (client, csrf)
 }
 
 async fn page(client: &mut Client, path: &str) -> String {
@@ -96,7 +79,7 @@ async fn credentials_of_a_disabled_admin_are_marked_in_the_list() {
     let bobs = credential(m, "bob", "bob's", &["Support"]).await;
     let bobs_off = credential(m, "bob", "bob's, disabled", &["Support"]).await;
     m.set_credential_enabled(&bobs_off, false).await.unwrap();
-    let (mut alice, _) = logged_in(&app).await;
+    let (mut alice, _) = app.logged_in().await;
 
     let list = page(&mut alice, CREDENTIALS).await;
     for identifier in [&alices, &bobs] {
@@ -142,7 +125,7 @@ async fn generate_warns_when_the_owner_is_a_disabled_admin() {
     m.add_admin("bob", "bob-password-1").await.unwrap();
     m.set_admin_enabled("bob", false).await.unwrap();
     let support = role(m, "Support", &["GetClients"]).await.to_string();
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
 
     // Alice (enabled) is preselected: the warning is there for the script
     // to show, but hidden; bob's option says it is disabled.
@@ -230,7 +213,7 @@ async fn disabling_an_admin_asks_first_and_names_what_stops_working() {
     }
     let off = credential(m, "bob", "bob old job", &["Support"]).await;
     m.set_credential_enabled(&off, false).await.unwrap();
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
 
     // The Disable button asks (a GET), it does not post.
     let admins = page(&mut alice, "/admin/admins").await;
@@ -338,7 +321,7 @@ async fn role_delete_names_the_credentials_that_hold_it() {
     // Keeps an allowed action through Billing when Support goes.
     let both = credential(m, ADMIN, "support and billing", &["Support", "Billing"]).await;
     credential(m, ADMIN, "billing only", &["Billing"]).await;
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
 
     let path = format!("/admin/api-credentials/roles/{support}/delete");
     let dialog = page(&mut alice, &path).await;
@@ -424,7 +407,7 @@ async fn roles_tab_counts_the_credentials_holding_each_role() {
         credential(m, ADMIN, "", &["Support"]).await;
     }
     credential(m, ADMIN, "", &["Support", "Billing"]).await;
-    let (mut alice, _) = logged_in(&app).await;
+    let (mut alice, _) = app.logged_in().await;
 
     let roles = page(&mut alice, "/admin/api-credentials?tab=roles").await;
     assert!(roles.contains(r#"<th scope="col">Used by</th>"#), "{roles}");
@@ -456,7 +439,7 @@ async fn credentials_that_can_run_nothing_are_marked_and_warned_about() {
     let mixed = credential(m, ADMIN, "empty and support", &["Empty", "Support"]).await;
     let hollow = credential(m, ADMIN, "only an empty role", &["Empty"]).await;
     let bare = credential(m, ADMIN, "no roles", &[]).await;
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
 
     let list = page(&mut alice, CREDENTIALS).await;
     for identifier in [&working, &mixed] {

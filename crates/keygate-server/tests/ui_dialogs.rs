@@ -10,27 +10,8 @@ use anyhow::{ensure, Result};
 use axum::http::StatusCode;
 use browser::Ui;
 use fantoccini::key::Key;
-use keygate_store::{Manager, RoleInput};
 use keygate_testkit::app::TestApp;
-use keygate_testkit::ui::{Client, ADMIN, PASSWORD};
-
-async fn role(manager: &Manager, name: &str, actions: &[&str]) -> i64 {
-    let input = RoleInput {
-        name: name.into(),
-        actions: actions.iter().map(|a| a.to_string()).collect(),
-        ..RoleInput::default()
-    };
-    manager.create_role(input).await.unwrap().id.0
-}
-
-async fn log_in(ui: &Ui) -> Result<()> {
-    ui.go("/admin/login").await?;
-    ui.fill("#username", ADMIN).await?;
-    ui.fill("#password", PASSWORD).await?;
-    ui.click_button("Log in").await?;
-    ui.button("Log out").await?;
-    Ok(())
-}
+use keygate_testkit::ui::{role, ADMIN, PASSWORD};
 
 /// The id of the focused element.
 async fn focused(ui: &Ui) -> Result<String> {
@@ -80,7 +61,7 @@ async fn gate_holds(ui: &Ui, secret: &str) -> Result<()> {
 
 async fn secret_gate_steps(ui: &Ui) -> Result<()> {
     role(&ui.app.manager, "Support", &["GetClients"]).await;
-    log_in(ui).await?;
+    ui.log_in().await?;
     ui.go("/admin/api-credentials/credentials/new").await?;
     ui.xpath("//label[normalize-space()='Support']/input")
         .await?
@@ -129,7 +110,7 @@ async fn edit_overview_steps(ui: &Ui) -> Result<()> {
         .generate_credential(ADMIN, "two roles", &both, Default::default())
         .await?;
     m.set_credential_enabled(&two.identifier, false).await?;
-    log_in(ui).await?;
+    ui.log_in().await?;
     let edit = "/admin/api-credentials/credentials/edit?identifier=";
     ui.go(&format!("{edit}{}", one.identifier)).await?;
     ui.wait_text("#edit-owner", ADMIN).await?;
@@ -175,7 +156,7 @@ async fn change_password(ui: &Ui, username: &str) -> Result<()> {
 async fn own_password_steps(ui: &Ui) -> Result<()> {
     let m = &ui.app.manager;
     m.add_admin("bob", "bob-password-1").await?;
-    log_in(ui).await?;
+    ui.log_in().await?;
     change_password(ui, ADMIN).await?;
     ensure!(focused(ui).await? == "admin-current-password");
     ui.fill("#admin-current-password", "not my password")
@@ -215,14 +196,6 @@ async fn own_password_change_needs_current_password() {
     browser::with_browser("own-password", |ui| Box::pin(own_password_steps(ui))).await;
 }
 
-async fn logged_in(app: &TestApp) -> (Client, String) {
-    let mut client = app.ui_client();
-    let answer = client.login(ADMIN, PASSWORD).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    let csrf = client.csrf().await;
-    (client, csrf)
-}
-
 /// Handler level: the wrong or a missing current password changes
 /// nothing; another admin's password needs none.
 #[tokio::test]
@@ -232,7 +205,7 @@ async fn own_password_handlers() {
         .add_admin("bob", "bob-password-1")
         .await
         .unwrap();
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let form = alice.get("/admin/admins/password?username=alice").await;
     assert!(form.body.contains(r#"name="current_password""#));
     let other = alice.get("/admin/admins/password?username=bob").await;
@@ -277,7 +250,7 @@ async fn own_password_handlers() {
 #[tokio::test]
 async fn gate_description_and_plurals_handlers() {
     let app = TestApp::start_ui(false).await;
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let created = alice
         .post(
             "/admin/api-credentials/roles/new",

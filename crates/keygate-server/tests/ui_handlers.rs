@@ -3,9 +3,9 @@
 //! and validation behaviour that needs no browser.
 
 use axum::http::{Method, StatusCode};
-use keygate_store::{Manager, RoleInput};
+use keygate_store::Manager;
 use keygate_testkit::app::TestApp;
-use keygate_testkit::ui::{csrf_of, encode, Answer, Client, ADMIN, PASSWORD};
+use keygate_testkit::ui::{csrf_of, encode, role, Answer, Client, ADMIN, PASSWORD};
 
 /// Everything the UI can change, to prove a refused request changed nothing.
 async fn dump(manager: &Manager) -> String {
@@ -15,23 +15,6 @@ async fn dump(manager: &Manager) -> String {
         manager.list_credentials(None).await.unwrap(),
         manager.list_admins().await.unwrap()
     )
-}
-
-async fn role(manager: &Manager, name: &str, actions: &[&str]) -> i64 {
-    let input = RoleInput {
-        name: name.into(),
-        actions: actions.iter().map(|a| a.to_string()).collect(),
-        ..RoleInput::default()
-    };
-    manager.create_role(input).await.unwrap().id.0
-}
-
-async fn logged_in(app: &TestApp) -> (Client, String) {
-    let mut client = app.ui_client();
-    let answer = client.login(ADMIN, PASSWORD).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    let csrf = client.csrf().await;
-    (client, csrf)
 }
 
 struct Case {
@@ -103,7 +86,7 @@ async fn ui_route_matrix() {
         .generate_credential(ADMIN, "toggled", &[], Default::default())
         .await
         .unwrap();
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let (ok, see) = (StatusCode::OK, StatusCode::SEE_OTHER);
     let id = |s: &str| s.to_string();
     let cases = vec![
@@ -459,7 +442,7 @@ async fn disabled_or_removed_admin_loses_its_session() {
     );
 
     // An admin cannot disable or remove itself from the UI.
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     alice
         .post(
             "/admin/admins/disable",
@@ -478,7 +461,7 @@ async fn disabled_or_removed_admin_loses_its_session() {
 #[tokio::test]
 async fn new_secret_is_shown_once_and_never_cached() {
     let app = TestApp::start_ui(false).await;
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let no_roles = alice.get("/admin/api-credentials/credentials/new").await;
     assert!(no_roles.body.contains(keygate_core::NO_ROLES_MESSAGE));
     let refused = alice
@@ -553,7 +536,7 @@ async fn new_secret_is_shown_once_and_never_cached() {
 #[tokio::test]
 async fn validation_errors_rerender_and_output_is_escaped() {
     let app = TestApp::start_ui(false).await;
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let xss = "<script>alert(1)</script>";
     let created = alice
         .post(
@@ -669,7 +652,7 @@ async fn description_edit_answers_json_to_the_script() {
         .generate_credential(ADMIN, "old", &[], Default::default())
         .await
         .unwrap();
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let body = encode(&[
         ("identifier", &credential.identifier),
         ("description", "  new  "),
@@ -816,7 +799,7 @@ async fn generate_with_expiry_allowlist_and_rate_limit() {
     let support = role(&app.manager, "Support", &["GetClients"])
         .await
         .to_string();
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let form = alice.get("/admin/api-credentials/credentials/new").await;
     assert!(tag(&form.body, "gen-expires").contains(r#"name="expires""#));
     assert!(form
@@ -1018,7 +1001,7 @@ async fn edit_extends_the_expiry_and_replaces_the_limits() {
         .await
         .unwrap();
     let id = credential.identifier.clone();
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let form = alice
         .get(&format!(
             "/admin/api-credentials/credentials/edit?identifier={id}"
@@ -1149,7 +1132,7 @@ async fn generate_and_edit_bind_a_credential_to_clients() {
     let app = TestApp::start_ui(false).await;
     let m = &app.manager;
     let support = role(m, "Support", &["GetClients"]).await.to_string();
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let form = alice.get("/admin/api-credentials/credentials/new").await;
     assert!(
         form.body
@@ -1330,7 +1313,7 @@ async fn disable_asks_first_and_enable_restores() {
         .await
         .unwrap();
     let (id, secret) = (credential.identifier.clone(), secret.expose().to_string());
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let list = alice.get("/admin/api-credentials?tab=credentials").await;
     let listed = row(&list.body, &id);
     assert!(
@@ -1453,7 +1436,7 @@ async fn rotate_shows_the_new_secret_once_and_keeps_the_old_one_for_the_overlap(
         .await
         .unwrap();
     let (id, first) = (credential.identifier.clone(), first.expose().to_string());
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let form = alice
         .get(&format!(
             "/admin/api-credentials/credentials/rotate?identifier={id}"
@@ -1648,7 +1631,7 @@ async fn expired_credentials_are_marked() {
     while now() <= soon {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     sidecar(
         &mut alice,
         &short.identifier,

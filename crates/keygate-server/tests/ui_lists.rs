@@ -15,7 +15,7 @@ use fantoccini::Locator;
 use keygate_core::model::Lifecycle;
 use keygate_store::{Manager, RoleInput};
 use keygate_testkit::app::TestApp;
-use keygate_testkit::ui::{Client, ADMIN, PASSWORD};
+use keygate_testkit::ui::ADMIN;
 
 const LIST: &str = "/admin/api-credentials?tab=credentials";
 
@@ -47,14 +47,6 @@ async fn add_credentials(manager: &Manager, count: usize, role: &str) -> Vec<Str
     identifiers
 }
 
-async fn logged_in(app: &TestApp) -> (Client, String) {
-    let mut client = app.ui_client();
-    let answer = client.login(ADMIN, PASSWORD).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    let csrf = client.csrf().await;
-    (client, csrf)
-}
-
 /// Identifiers of the credential rows of a page, in order.
 fn row_identifiers(body: &str) -> Vec<String> {
     body.split("class=\"cred-row")
@@ -81,7 +73,7 @@ async fn list_state_is_kept_and_return_is_validated() {
     let app = TestApp::start_ui(false).await;
     add_role(&app.manager, "Support", "").await;
     let ids = add_credentials(&app.manager, 60, "Support").await;
-    let (mut alice, csrf) = logged_in(&app).await;
+    let (mut alice, csrf) = app.logged_in().await;
     let first = alice.get(LIST).await;
     assert_eq!(first.status, StatusCode::OK);
     let rows = row_identifiers(&first.body);
@@ -159,7 +151,7 @@ async fn search_filter_and_role_paging() {
         .set_credential_enabled(&ids[1], false)
         .await
         .unwrap();
-    let (mut alice, _) = logged_in(&app).await;
+    let (mut alice, _) = app.logged_in().await;
     let search = |q: &str| format!("{LIST}&q={q}");
     for (q, expected) in [
         ("partner", vec![special.identifier.clone()]),
@@ -196,15 +188,6 @@ async fn search_filter_and_role_paging() {
     assert!(at("Role 2") < at("Role 10"), "natural order in the dialog");
 }
 
-async fn login(ui: &Ui) -> Result<()> {
-    ui.go("/admin/login").await?;
-    ui.fill("#username", ADMIN).await?;
-    ui.fill("#password", PASSWORD).await?;
-    ui.click_button("Log in").await?;
-    ui.button("Create API Role").await?;
-    Ok(())
-}
-
 async fn row_ids(ui: &Ui) -> Result<Vec<String>> {
     let mut ids = Vec::new();
     for row in ui.c.find_all(Locator::Css("tr.cred-row")).await? {
@@ -218,7 +201,7 @@ async fn row_ids(ui: &Ui) -> Result<Vec<String>> {
 async fn generate_jumps_and_actions_keep_the_page(ui: &Ui) -> Result<()> {
     add_role(&ui.app.manager, "Support", "").await;
     let ids = add_credentials(&ui.app.manager, 60, "Support").await;
-    login(ui).await?;
+    ui.log_in().await?;
     ui.go(LIST).await?;
     ui.xpath("//th[@aria-sort='descending'][contains(., 'Created')]")
         .await?;
@@ -308,7 +291,7 @@ async fn search_and_filter_steps(ui: &Ui) -> Result<()> {
             Lifecycle::default(),
         )
         .await?;
-    login(ui).await?;
+    ui.log_in().await?;
     // Roles: natural order, 25 a page, search.
     ui.go("/admin/api-credentials?tab=roles").await?;
     ui.wait_text(".pager", "Page 1 of 2").await?;

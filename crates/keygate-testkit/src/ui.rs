@@ -39,6 +39,24 @@ impl TestApp {
             cookies: BTreeMap::new(),
         }
     }
+    /// A client logged in as [`ADMIN`], and its CSRF token.
+    pub async fn logged_in(&self) -> (Client, String) {
+        let mut client = self.ui_client();
+        let answer = client.login(ADMIN, PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let csrf = client.csrf().await;
+        (client, csrf)
+    }
+}
+
+/// Creates the role `name` allowing `actions` through `manager`; its id.
+pub async fn role(manager: &keygate_store::Manager, name: &str, actions: &[&str]) -> i64 {
+    let input = keygate_store::RoleInput {
+        name: name.into(),
+        actions: actions.iter().map(|a| a.to_string()).collect(),
+        ..keygate_store::RoleInput::default()
+    };
+    manager.create_role(input).await.unwrap().id.0
 }
 
 /// An answer, body read.

@@ -117,6 +117,17 @@ pub struct Ui {
 }
 
 impl Ui {
+    /// Logs in through the form as the test app's admin.
+    pub async fn log_in(&self) -> Result<()> {
+        self.go("/admin/login").await?;
+        self.fill("#username", keygate_testkit::ui::ADMIN).await?;
+        self.fill("#password", keygate_testkit::ui::PASSWORD)
+            .await?;
+        self.click_button("Log in").await?;
+        self.button("Log out").await?;
+        Ok(())
+    }
+
     pub async fn go(&self, path: &str) -> Result<()> {
         self.c.goto(&format!("{}{path}", self.base)).await?;
         Ok(())
