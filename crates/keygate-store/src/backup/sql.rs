@@ -3,21 +3,47 @@
 //! by [`backup_sql!`], since sqlx's row, connection and transaction types
 //! differ between them.
 
-/// Defines `mod shared` for one backend's row, connection and transaction
-/// types: `read_all` (everything, in the backup's order), `insert_admins`,
-/// `insert_role` and `insert_credential_row`.
+/// Defines `mod shared` for one backend's row, connection, transaction and
+/// pool types: `import`, `read_all` (everything, in the backup's order),
+/// `insert_admins`, `insert_role` and `insert_credential_row`. The backend
+/// supplies `insert_roles` and `link_roles` (PostgreSQL binds arrays,
+/// SQLite loops).
 macro_rules! backup_sql {
-    ($row:ty, $conn:ty, $tx:ty) => {
+    ($row:ty, $conn:ty, $tx:ty, $pool:ty) => {
         mod shared {
             use std::collections::HashMap;
 
             use sqlx::Row;
 
-            use crate::backup::columns::{duplicate, unknown, CredentialValues, StoredCredential};
+            use crate::backup::columns::{
+                duplicate, ensure_empty, unknown, CredentialValues, StoredCredential, COUNT_SQL,
+            };
+            use super::super::tx;
             use crate::backup::{Backup, BackupAdmin, BackupCredential, BackupRole};
             use crate::columns::LifecycleColumns;
             use crate::store::now_secs;
             use crate::{Error, Result};
+
+            /// Writes `backup` into the empty database, all or nothing: the
+            /// emptiness check, every row and the revision bump in one write
+            /// transaction.
+            pub(in super::super) async fn import(pool: &$pool, backup: &Backup) -> Result<()> {
+                let mut tx = tx::begin_write(pool).await?;
+                let counts = sqlx::query(COUNT_SQL).fetch_one(&mut *tx).await?;
+                ensure_empty(
+                    counts.try_get("admins")?,
+                    counts.try_get("roles")?,
+                    counts.try_get("credentials")?,
+                )?;
+                let admins = insert_admins(&mut tx, &backup.admins).await?;
+                let roles = super::insert_roles(&mut tx, &backup.roles).await?;
+                for credential in &backup.credentials {
+                    let id = insert_credential_row(&mut tx, credential, &admins).await?;
+                    super::link_roles(&mut tx, id, credential, &roles).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
 
             /// Everything in the database read on `conn`, in the backup's order.
             pub(super) async fn read_all(conn: &mut $conn) -> Result<Backup> {

@@ -6,38 +6,25 @@
 
 use std::collections::HashMap;
 
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 
 use super::roles::insert_actions;
-use super::tx::{self, Tx};
-use crate::backup::columns::{ensure_empty, unknown, COUNT_SQL};
+use super::tx::Tx;
+use crate::backup::columns::unknown;
 use crate::backup::{Backup, BackupCredential, BackupRole};
 use crate::Result;
 
-crate::backup::sql::backup_sql!(sqlx::sqlite::SqliteRow, sqlx::SqliteConnection, super::Tx);
+crate::backup::sql::backup_sql!(
+    sqlx::sqlite::SqliteRow,
+    sqlx::SqliteConnection,
+    super::Tx,
+    sqlx::SqlitePool
+);
+pub(super) use shared::import;
 
 /// Everything in the database, in the backup's order.
 pub(super) async fn export(conn: &mut SqliteConnection) -> Result<Backup> {
     shared::read_all(conn).await
-}
-
-/// Writes `backup` into the empty database, all or nothing.
-pub(super) async fn import(pool: &SqlitePool, backup: &Backup) -> Result<()> {
-    let mut tx = tx::begin_write(pool).await?;
-    let counts = sqlx::query(COUNT_SQL).fetch_one(&mut *tx).await?;
-    ensure_empty(
-        counts.try_get("admins")?,
-        counts.try_get("roles")?,
-        counts.try_get("credentials")?,
-    )?;
-    let admins = shared::insert_admins(&mut tx, &backup.admins).await?;
-    let roles = insert_roles(&mut tx, &backup.roles).await?;
-    for credential in &backup.credentials {
-        let id = shared::insert_credential_row(&mut tx, credential, &admins).await?;
-        link_roles(&mut tx, id, credential, &roles).await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 /// Inserts the roles and their actions; their ids by lowercase name.
