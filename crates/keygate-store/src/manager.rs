@@ -10,7 +10,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use keygate_core::model::{Admin, ClientId, Credential, CredentialId, Lifecycle, Role, RoleId};
+use keygate_core::model::{
+    Admin, AdminId, ClientId, Credential, CredentialId, Lifecycle, Role, RoleId,
+};
 use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
 use keygate_core::{password, secret, validate, Catalog, PlainSecret};
@@ -284,6 +286,12 @@ impl Manager {
     /// out), counted in one query.
     pub async fn role_usage(&self) -> Result<HashMap<RoleId, usize>> {
         self.store.role_usage().await
+    }
+
+    /// How many credentials each admin owns (an admin without any is left
+    /// out), counted in one query.
+    pub async fn credentials_per_admin(&self) -> Result<HashMap<AdminId, usize>> {
+        self.store.credentials_per_admin().await
     }
 
     /// The credentials holding role `id`, by creation.

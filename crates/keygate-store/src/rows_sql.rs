@@ -243,6 +243,27 @@ macro_rules! rows_sql {
                 .collect()
         }
 
+        /// How many credentials each admin owns, counted in one query; an
+        /// admin without credentials is left out.
+        pub(super) async fn credentials_per_admin(
+            conn: &mut Conn,
+        ) -> Result<HashMap<AdminId, usize>> {
+            let rows = sqlx::query(
+                "SELECT admin_id, COUNT(*) AS owned FROM credentials GROUP BY admin_id",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let owned: i64 = row.try_get("owned")?;
+                    Ok((
+                        AdminId(row.try_get("admin_id")?),
+                        usize::try_from(owned).unwrap_or(0),
+                    ))
+                })
+                .collect()
+        }
+
         /// Binds the one argument of `filter`'s condition, if it has one.
         fn bind_filter<'q>(
             query: Query<'q, $db, Args<'q>>,

@@ -119,6 +119,9 @@ pub trait Store: Send + Sync + 'static {
     /// How many credentials hold each role, in one query; a role no
     /// credential holds is left out.
     async fn role_usage(&self) -> Result<HashMap<RoleId, usize>>;
+    /// How many credentials each admin owns, in one query; an admin
+    /// without credentials is left out.
+    async fn credentials_per_admin(&self) -> Result<HashMap<AdminId, usize>>;
 
     /// Inserts a credential with its roles.
     async fn create_credential(

@@ -574,6 +574,15 @@ async fn role_usage_and_holders_follow_the_links(db: TestDb) {
     assert_eq!(names, ["Shared", "Solo"], "each holder with all its roles");
     assert!(m.role_holders(unused.id).await.unwrap().is_empty());
 
+    // Owners counted the same way, without loading the credentials.
+    m.add_admin("carol", "password1").await.unwrap();
+    let admins = m.list_admins().await.unwrap();
+    let id_of = |name: &str| admins.iter().find(|a| a.username == name).unwrap().id;
+    let owned = m.credentials_per_admin().await.unwrap();
+    assert_eq!(owned.get(&id_of("alice")), Some(&2));
+    assert_eq!(owned.get(&id_of("bob")), Some(&1));
+    assert_eq!(owned.get(&id_of("carol")), None, "no credentials: left out");
+
     m.delete_role_by_id(shared.id).await.unwrap();
     let usage = m.role_usage().await.unwrap();
     assert_eq!(usage.get(&shared.id), None);

@@ -3,7 +3,6 @@
 //! cannot disable or remove itself here (that would end its own session and
 //! could leave nobody able to log in); the CLI can.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use askama::Template;
@@ -100,10 +99,7 @@ async fn render(
     status: StatusCode,
 ) -> UiResult {
     let admins = state.manager.list_admins().await?;
-    let mut owned: HashMap<String, usize> = HashMap::new();
-    for credential in state.manager.list_credentials(None).await? {
-        *owned.entry(credential.admin).or_default() += 1;
-    }
+    let owned = state.manager.credentials_per_admin().await?;
     let page = AdminsPage {
         chrome: Chrome::for_session(state, session, "Admins", "admins"),
         csrf: session.csrf.clone(),
@@ -112,7 +108,7 @@ async fn render(
             .map(|a| AdminRow {
                 me: a.id == session.admin_id,
                 created: stamp(a.created_at),
-                credentials: owned.get(&a.username).copied().unwrap_or(0),
+                credentials: owned.get(&a.id).copied().unwrap_or(0),
                 enabled: a.enabled,
                 username: a.username,
             })

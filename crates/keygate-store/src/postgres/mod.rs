@@ -155,6 +155,12 @@ impl Store for PostgresStore {
         self.explain(roles::delete(&self.pool, id).await)
     }
 
+    async fn credentials_per_admin(&self) -> Result<HashMap<AdminId, usize>> {
+        self.explain(
+            async { rows::credentials_per_admin(&mut *self.pool.acquire().await?).await }.await,
+        )
+    }
+
     async fn role_usage(&self) -> Result<HashMap<RoleId, usize>> {
         self.explain(async { rows::role_usage(&mut *self.pool.acquire().await?).await }.await)
     }

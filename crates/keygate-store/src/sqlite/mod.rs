@@ -109,6 +109,10 @@ impl Store for SqliteStore {
         roles::delete(&self.pool, id).await
     }
 
+    async fn credentials_per_admin(&self) -> Result<HashMap<AdminId, usize>> {
+        rows::credentials_per_admin(&mut *self.pool.acquire().await?).await
+    }
+
     async fn role_usage(&self) -> Result<HashMap<RoleId, usize>> {
         rows::role_usage(&mut *self.pool.acquire().await?).await
     }
