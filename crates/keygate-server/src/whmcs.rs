@@ -114,10 +114,12 @@ async fn forward(
         );
         return log.finish(state, Outcome::Allowed, identifier, response);
     };
-    let catalog = state.manager.catalog();
+    // Only scoped calls need the catalog's rules: unscoped ones skip the load.
+    let catalog;
     let (owner_keys, set) = match &scoped {
         None => (None, None),
         Some((action, clients)) => {
+            catalog = state.manager.catalog();
             let cache = &state.owners;
             match scope::admit(&catalog, cache, Some(&upstream), action, clients, params).await {
                 Ok(admitted) => (admitted.owner_keys, admitted.set),

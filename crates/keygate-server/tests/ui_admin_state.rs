@@ -17,6 +17,19 @@ use keygate_testkit::ui::{role, Client, ADMIN, PASSWORD};
 const CREDENTIALS: &str = "/admin/api-credentials?tab=credentials";
 
 /// A credential of `admin` holding `roles`; its identifier.
+/// The affected list shows exactly the first ten of `identifiers`, each
+/// with its description `"{prefix} NN"`.
+fn assert_first_ten(list: &str, identifiers: &[String], prefix: &str) {
+    assert_eq!(list.matches("<li ").count(), 10, "the first ten: {list}");
+    for (i, identifier) in identifiers.iter().take(10).enumerate() {
+        assert!(
+            list.contains(&format!(r#"data-affected="{identifier}""#)),
+            "{list}"
+        );
+        assert!(list.contains(&format!("{prefix} {i:02}")), "{list}");
+    }
+}
+
 async fn credential(manager: &Manager, admin: &str, description: &str, roles: &[&str]) -> String {
     let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
     let (c, _) = manager
@@ -242,14 +255,7 @@ async fn disabling_an_admin_asks_first_and_names_what_stops_working() {
     );
     let list = affected(&dialog);
     assert!(list.contains("Stop working: 12 credentials"), "{list}");
-    assert_eq!(list.matches("<li ").count(), 10, "the first ten: {list}");
-    for (i, identifier) in working.iter().take(10).enumerate() {
-        assert!(
-            list.contains(&format!(r#"data-affected="{identifier}""#)),
-            "{list}"
-        );
-        assert!(list.contains(&format!("bob job {i:02}")), "{list}");
-    }
+    assert_first_ten(list, &working, "bob job");
     assert!(
         !list.contains(&off),
         "a disabled credential does not stop working"
@@ -337,14 +343,7 @@ async fn role_delete_names_the_credentials_that_hold_it() {
     );
     let list = affected(&dialog);
     assert!(list.contains("Held by 12 credentials"), "{list}");
-    assert_eq!(list.matches("<li ").count(), 10, "{list}");
-    for (i, identifier) in holders.iter().take(10).enumerate() {
-        assert!(
-            list.contains(&format!(r#"data-affected="{identifier}""#)),
-            "{list}"
-        );
-        assert!(list.contains(&format!("support desk {i:02}")), "{list}");
-    }
+    assert_first_ten(list, &holders, "support desk");
     assert!(dialog.contains(">and 2 more</p>"), "{dialog}");
     assert!(dialog.contains(">Delete API Role</h2>"), "{dialog}");
     assert!(

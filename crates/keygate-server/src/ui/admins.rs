@@ -356,22 +356,28 @@ async fn confirm_disable(
     }
     message.push_str(&format!(" {name} is logged out everywhere."));
     let stopping = format!("Stop working: {}", count(working.len(), "credential"));
-    let confirm = Confirm {
-        title: "Disable Admin".into(),
+    let affected = (!working.is_empty()).then(|| Affected::new(stopping, &working));
+    let confirm = admin_confirm("Disable", message, affected, admin.username);
+    render(&state, &session, confirm, StatusCode::OK).await
+}
+
+/// The confirmation that posts `username` to `/admin/admins/{verb}`
+/// (lowercase `verb`), titled "`verb` Admin", cancelled back to the page.
+fn admin_confirm(
+    verb: &'static str,
+    message: String,
+    affected: Option<Affected>,
+    username: String,
+) -> AdminDialog {
+    AdminDialog::Confirm(Confirm {
+        title: format!("{verb} Admin"),
         message,
-        affected: (!working.is_empty()).then(|| Affected::new(stopping, &working)),
-        action: "/admin/admins/disable".into(),
-        fields: vec![("username".into(), admin.username)],
-        button: "Disable",
+        affected,
+        action: format!("/admin/admins/{}", verb.to_lowercase()),
+        fields: vec![("username".into(), username)],
+        button: verb,
         cancel: ADMINS_URL.into(),
-    };
-    render(
-        &state,
-        &session,
-        AdminDialog::Confirm(confirm),
-        StatusCode::OK,
-    )
-    .await
+    })
 }
 
 async fn disable(State(state): State<AppState>, posted: Posted) -> UiResult {
@@ -394,25 +400,13 @@ async fn confirm_remove(
         .list_credentials(Some(&admin.username))
         .await?;
     let deleted = format!("Deleted with it: {}", count(owned.len(), "credential"));
-    let confirm = Confirm {
-        title: "Remove Admin".into(),
-        message: format!(
-            "Remove the admin {}? All of its API credentials are deleted with it and stop working at once. This cannot be undone.",
-            admin.username
-        ),
-        affected: (!owned.is_empty()).then(|| Affected::new(deleted, &owned)),
-        action: "/admin/admins/remove".into(),
-        fields: vec![("username".into(), admin.username)],
-        button: "Remove",
-        cancel: ADMINS_URL.into(),
-    };
-    render(
-        &state,
-        &session,
-        AdminDialog::Confirm(confirm),
-        StatusCode::OK,
-    )
-    .await
+    let message = format!(
+        "Remove the admin {}? All of its API credentials are deleted with it and stop working at once. This cannot be undone.",
+        admin.username
+    );
+    let affected = (!owned.is_empty()).then(|| Affected::new(deleted, &owned));
+    let confirm = admin_confirm("Remove", message, affected, admin.username);
+    render(&state, &session, confirm, StatusCode::OK).await
 }
 
 async fn remove(State(state): State<AppState>, posted: Posted) -> UiResult {
