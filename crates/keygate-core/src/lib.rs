@@ -4,6 +4,7 @@
 //! can be tested as a table.
 
 pub mod action_set;
+pub mod audit;
 pub mod catalog;
 pub mod model;
 pub mod net;
@@ -13,6 +14,7 @@ pub mod rate;
 pub mod scope;
 pub mod secret;
 pub mod snapshot;
+pub mod usage;
 pub mod validate;
 
 pub use action_set::ActionSet;

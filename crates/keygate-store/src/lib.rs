@@ -2,6 +2,7 @@
 //! `migrations/`) per database, and the [`Manager`] that applies keygate's
 //! rules on top of it for the CLI and the web UI alike.
 
+mod audit_sql;
 pub mod backup;
 mod columns;
 mod error;
@@ -17,10 +18,12 @@ use std::sync::Arc;
 pub use backup::{Backup, BackupCounts};
 pub use error::{Error, Result};
 pub use manager::{
-    ChangeHook, CredentialEdit, Manager, RoleEdit, RoleInput, MAX_ALLOW_IPS, MAX_CLIENT_IDS,
+    AuditVerification, ChangeHook, CredentialEdit, CredentialUsage, Manager, RoleEdit, RoleInput,
+    Tightened, MAX_ALLOW_IPS, MAX_CLIENT_IDS,
 };
 pub use store::{
-    now_secs, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store,
+    now_secs, AuditPage, AuditQuery, CredentialPatch, NewCredential, RoleAssignment, RoleDraft,
+    RolePatch, Store, UsageCount,
 };
 
 /// Default database when none is configured.

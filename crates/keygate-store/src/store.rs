@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use keygate_core::audit::{AuditEvent, NewAuditEvent};
 use keygate_core::model::{
     Admin, AdminId, ClientId, Credential, CredentialId, Lifecycle, Role, RoleId,
 };
 use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
+use keygate_core::usage::{UsageBucket, UsageOutcome};
 use keygate_core::{SecretHashes, SnapshotSource};
 
 use crate::backup::Backup;
@@ -87,6 +89,47 @@ pub enum RoleAssignment {
     ExistingOrNew(RoleDraft),
 }
 
+/// Which audit events to list: newest first, each filter optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Events at or after this time (unix seconds).
+    pub since: Option<i64>,
+    /// Events by this actor (`alice`, `cli:root`), ignoring case.
+    pub actor: Option<String>,
+    /// Events about this target: a credential identifier, a role id or an
+    /// admin username, or a role's name or credential's description
+    /// (ignoring case).
+    pub target: Option<String>,
+    /// Events to skip (paging).
+    pub offset: u64,
+    /// Events to return at most.
+    pub limit: u32,
+}
+
+/// One page of audit events and how many the query selects in all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditPage {
+    /// The events, newest first.
+    pub events: Vec<AuditEvent>,
+    /// How many events match, on every page.
+    pub total: u64,
+}
+
+/// Calls counted in memory, to add to a credential's hourly bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageCount {
+    /// The credential's identifier.
+    pub identifier: String,
+    /// Start of the hour (unix seconds).
+    pub hour: i64,
+    /// The action as called.
+    pub action: String,
+    /// How the calls ended.
+    pub outcome: UsageOutcome,
+    /// How many.
+    pub count: u64,
+}
+
 /// Persistence for admins, roles and credentials. Every write runs in one
 /// transaction and bumps [`Store::revision`]; `Ok(None)` means not found.
 #[async_trait]
@@ -133,6 +176,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_credentials(&self, admin: Option<AdminId>) -> Result<Vec<Credential>>;
     /// The credential with this identifier.
     async fn find_credential(&self, identifier: &str) -> Result<Option<Credential>>;
+    /// The credential with this id.
+    async fn get_credential(&self, id: CredentialId) -> Result<Option<Credential>>;
     /// The credentials holding role `id`, by creation.
     async fn role_holders(&self, id: RoleId) -> Result<Vec<Credential>>;
     /// Applies `patch` in one transaction; `Ok(None)` if the credential
@@ -157,6 +202,25 @@ pub trait Store: Send + Sync + 'static {
     /// Records last-access times (unix seconds) in one batch; does not bump
     /// the revision, since snapshots do not hold access times.
     async fn record_access(&self, accesses: &[(String, i64)]) -> Result<()>;
+
+    /// Appends an event to the audit trail after the chain's head, under
+    /// the writers' lock so the chain stays linear with several writers.
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent>;
+    /// The audit events `query` selects, newest first, and their count.
+    async fn audit_events(&self, query: &AuditQuery) -> Result<AuditPage>;
+    /// Up to `limit` audit events after id `after_id`, ascending by id.
+    async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    /// The audit chain's recorded head: the last event's id and hash.
+    async fn audit_head(&self) -> Result<(i64, String)>;
+
+    /// Adds counted calls to the hourly usage buckets in one batch (counts
+    /// of deleted credentials are dropped); does not bump the revision.
+    async fn record_usage(&self, counts: &[UsageCount]) -> Result<()>;
+    /// The credential's usage buckets from the hour holding `since` (unix
+    /// seconds) on, ascending by hour.
+    async fn usage(&self, credential: CredentialId, since: i64) -> Result<Vec<UsageBucket>>;
+    /// Deletes usage buckets of hours before `before`; returns how many.
+    async fn prune_usage(&self, before: i64) -> Result<u64>;
 
     /// The change counter: differs after any change, from any process.
     async fn revision(&self) -> Result<i64>;

@@ -4,6 +4,7 @@
 //! lazily started [`feed`] and keep polling the revision as a fallback.
 
 mod admins;
+mod audit;
 mod backup;
 mod credentials;
 mod feed;
@@ -17,13 +18,18 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use keygate_core::audit::{AuditEvent, NewAuditEvent};
 use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId};
+use keygate_core::usage::UsageBucket;
 use keygate_core::{SecretHashes, SnapshotSource};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::backup::Backup;
-use crate::store::{CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
+use crate::store::{
+    AuditPage, AuditQuery, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch,
+    Store, UsageCount,
+};
 use crate::{Error, Result};
 use rows::CredentialFilter;
 
@@ -187,6 +193,13 @@ impl Store for PostgresStore {
         self.explain(found.map(|c| c.into_iter().next()))
     }
 
+    async fn get_credential(&self, id: CredentialId) -> Result<Option<Credential>> {
+        let filter = CredentialFilter::Id(id);
+        let found =
+            async { rows::load_credentials(&mut *self.pool.acquire().await?, filter).await }.await;
+        self.explain(found.map(|c| c.into_iter().next()))
+    }
+
     async fn role_holders(&self, id: RoleId) -> Result<Vec<Credential>> {
         let filter = CredentialFilter::Role(id);
         self.explain(
@@ -217,6 +230,34 @@ impl Store for PostgresStore {
 
     async fn record_access(&self, accesses: &[(String, i64)]) -> Result<()> {
         self.explain(credentials::record_access(&self.pool, accesses).await)
+    }
+
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent> {
+        self.explain(audit::append(&self.pool, event).await)
+    }
+
+    async fn audit_events(&self, query: &AuditQuery) -> Result<AuditPage> {
+        self.explain(audit::list(&self.pool, query).await)
+    }
+
+    async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+        self.explain(audit::chain(&self.pool, after_id, limit).await)
+    }
+
+    async fn audit_head(&self) -> Result<(i64, String)> {
+        self.explain(audit::head(&self.pool).await)
+    }
+
+    async fn record_usage(&self, counts: &[UsageCount]) -> Result<()> {
+        self.explain(audit::record_usage(&self.pool, counts).await)
+    }
+
+    async fn usage(&self, credential: CredentialId, since: i64) -> Result<Vec<UsageBucket>> {
+        self.explain(audit::usage(&self.pool, credential, since).await)
+    }
+
+    async fn prune_usage(&self, before: i64) -> Result<u64> {
+        self.explain(audit::prune_usage(&self.pool, before).await)
     }
 
     async fn revision(&self) -> Result<i64> {

@@ -5,6 +5,7 @@
 //! code on both (`crate::rows_sql`, `crate::writes_sql`).
 
 mod admins;
+mod audit;
 mod backup;
 mod credentials;
 mod roles;
@@ -16,13 +17,18 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use keygate_core::audit::{AuditEvent, NewAuditEvent};
 use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId};
+use keygate_core::usage::UsageBucket;
 use keygate_core::{SecretHashes, SnapshotSource};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
 use crate::backup::Backup;
-use crate::store::{CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store};
+use crate::store::{
+    AuditPage, AuditQuery, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch,
+    Store, UsageCount,
+};
 use crate::{Error, Result};
 use rows::CredentialFilter;
 
@@ -136,6 +142,12 @@ impl Store for SqliteStore {
         Ok(found.into_iter().next())
     }
 
+    async fn get_credential(&self, id: CredentialId) -> Result<Option<Credential>> {
+        let filter = CredentialFilter::Id(id);
+        let found = rows::load_credentials(&mut *self.pool.acquire().await?, filter).await?;
+        Ok(found.into_iter().next())
+    }
+
     async fn role_holders(&self, id: RoleId) -> Result<Vec<Credential>> {
         let filter = CredentialFilter::Role(id);
         rows::load_credentials(&mut *self.pool.acquire().await?, filter).await
@@ -164,6 +176,34 @@ impl Store for SqliteStore {
 
     async fn record_access(&self, accesses: &[(String, i64)]) -> Result<()> {
         credentials::record_access(&self.pool, accesses).await
+    }
+
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent> {
+        audit::append(&self.pool, event).await
+    }
+
+    async fn audit_events(&self, query: &AuditQuery) -> Result<AuditPage> {
+        audit::list(&self.pool, query).await
+    }
+
+    async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+        audit::chain(&self.pool, after_id, limit).await
+    }
+
+    async fn audit_head(&self) -> Result<(i64, String)> {
+        audit::head(&self.pool).await
+    }
+
+    async fn record_usage(&self, counts: &[UsageCount]) -> Result<()> {
+        audit::record_usage(&self.pool, counts).await
+    }
+
+    async fn usage(&self, credential: CredentialId, since: i64) -> Result<Vec<UsageBucket>> {
+        audit::usage(&self.pool, credential, since).await
+    }
+
+    async fn prune_usage(&self, before: i64) -> Result<u64> {
+        audit::prune_usage(&self.pool, before).await
     }
 
     async fn revision(&self) -> Result<i64> {

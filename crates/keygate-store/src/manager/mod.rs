@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use keygate_core::audit::Actor;
 use keygate_core::model::{
     Admin, AdminId, ClientId, Credential, CredentialId, Lifecycle, Role, RoleId,
 };
@@ -21,6 +22,12 @@ use crate::store::{
     now_secs, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store,
 };
 use crate::{Error, Result};
+
+mod audit;
+mod usage;
+
+pub use audit::AuditVerification;
+pub use usage::{CredentialUsage, Tightened};
 
 /// The most networks one credential's IP allowlist may hold.
 pub const MAX_ALLOW_IPS: usize = 64;
@@ -122,6 +129,8 @@ pub type ChangeHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> +
 #[derive(Clone)]
 pub struct Manager {
     store: Arc<dyn Store>,
+    /// Who the audit trail names for changes made through this handle.
+    actor: Actor,
     /// Swapped whole when the server reloads its configuration (SIGHUP).
     catalog: Arc<ArcSwap<Catalog>>,
     hook: Arc<OnceLock<ChangeHook>>,
@@ -132,6 +141,7 @@ impl Manager {
     pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>) -> Self {
         Self {
             store,
+            actor: Actor::system(),
             catalog: Arc::new(ArcSwap::new(catalog)),
             hook: Arc::new(OnceLock::new()),
         }

@@ -1,0 +1,210 @@
+//! The audit trail and usage counters, written once for both backends like
+//! the other SQL ([`crate::rows_sql`]): [`audit_sql!`] stamps it out into
+//! the backend's `audit` module. Appends and usage batches take the
+//! writers' lock (`tx::begin_quiet`) without bumping the revision: neither
+//! changes what a snapshot holds, and the lock keeps the hash chain linear
+//! however many processes write.
+
+/// Defines the audit and usage statements for one sqlx database type:
+/// `append`, `list`, `chain`, `head`, `record_usage`, `usage`, `prune_usage`.
+macro_rules! audit_sql {
+    ($db:ty) => {
+        use keygate_core::audit::{AuditEvent, NewAuditEvent};
+        use keygate_core::model::CredentialId;
+        use keygate_core::usage::{UsageBucket, UsageOutcome};
+        use sqlx::{Database, Row};
+
+        use super::tx;
+        use crate::store::{now_secs, AuditPage, AuditQuery, UsageCount};
+        use crate::{Error, Result};
+
+        type Pool = sqlx::Pool<$db>;
+        type DbRow = <$db as Database>::Row;
+
+        /// Every column of an event, in the order [`event`] reads them.
+        const EVENT_COLUMNS: &str = "id, at, actor, source, verb, target_kind, target_id, \
+                                     target_name, changes, prev_hash, hash";
+
+        /// The condition `audit events` filters by, binding `$1` (since),
+        /// `$2` (actor), `$3` (target); a NULL parameter matches everything.
+        const FILTER: &str = "WHERE ($1 IS NULL OR at >= $1) \
+             AND ($2 IS NULL OR LOWER(actor) = LOWER($2)) \
+             AND ($3 IS NULL OR target_id = $3 OR LOWER(target_name) = LOWER($3))";
+
+        fn event(row: &DbRow) -> Result<AuditEvent> {
+            Ok(AuditEvent {
+                id: row.try_get("id")?,
+                at: row.try_get("at")?,
+                actor: row.try_get("actor")?,
+                source: row.try_get("source")?,
+                verb: row.try_get("verb")?,
+                target_kind: row.try_get("target_kind")?,
+                target_id: row.try_get("target_id")?,
+                target_name: row.try_get("target_name")?,
+                changes: row.try_get("changes")?,
+                prev_hash: row.try_get("prev_hash")?,
+                hash: row.try_get("hash")?,
+            })
+        }
+
+        /// Appends `new` after the chain's head, under the writers' lock.
+        pub(super) async fn append(pool: &Pool, new: &NewAuditEvent) -> Result<AuditEvent> {
+            let mut tx = tx::begin_quiet(pool).await?;
+            let head = sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            let (last_id, last_hash): (i64, String) =
+                (head.try_get("last_id")?, head.try_get("last_hash")?);
+            let event = AuditEvent::chained(new, last_id + 1, now_secs(), &last_hash);
+            sqlx::query(&format!(
+                "INSERT INTO audit_events ({EVENT_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ))
+            .bind(event.id)
+            .bind(event.at)
+            .bind(&event.actor)
+            .bind(&event.source)
+            .bind(&event.verb)
+            .bind(&event.target_kind)
+            .bind(&event.target_id)
+            .bind(&event.target_name)
+            .bind(&event.changes)
+            .bind(&event.prev_hash)
+            .bind(&event.hash)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1")
+                .bind(event.id)
+                .bind(&event.hash)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(event)
+        }
+
+        /// The events `query` selects, newest first, and how many there are.
+        pub(super) async fn list(pool: &Pool, query: &AuditQuery) -> Result<AuditPage> {
+            let mut conn = pool.acquire().await?;
+            let total: i64 = sqlx::query_scalar(&format!(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM audit_events {FILTER}"
+            ))
+            .bind(query.since)
+            .bind(&query.actor)
+            .bind(&query.target)
+            .fetch_one(&mut *conn)
+            .await?;
+            let events = sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events {FILTER} \
+                 ORDER BY id DESC LIMIT $4 OFFSET $5"
+            ))
+            .bind(query.since)
+            .bind(&query.actor)
+            .bind(&query.target)
+            .bind(i64::from(query.limit))
+            .bind(i64::try_from(query.offset).unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(event)
+            .collect::<Result<Vec<_>>>()?;
+            Ok(AuditPage {
+                events,
+                total: u64::try_from(total).unwrap_or(0),
+            })
+        }
+
+        /// Up to `limit` events after `after_id`, ascending: the chain in pages.
+        pub(super) async fn chain(
+            pool: &Pool,
+            after_id: i64,
+            limit: u32,
+        ) -> Result<Vec<AuditEvent>> {
+            sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2"
+            ))
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(event)
+            .collect()
+        }
+
+        /// The recorded head: last id and hash (`0`, empty before any event).
+        pub(super) async fn head(pool: &Pool) -> Result<(i64, String)> {
+            let row = sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE id = 1")
+                .fetch_one(pool)
+                .await?;
+            Ok((row.try_get("last_id")?, row.try_get("last_hash")?))
+        }
+
+        /// Adds the counts in one transaction; a count for a credential
+        /// deleted meanwhile is dropped.
+        pub(super) async fn record_usage(pool: &Pool, counts: &[UsageCount]) -> Result<()> {
+            if counts.is_empty() {
+                return Ok(());
+            }
+            let mut tx = tx::begin_quiet(pool).await?;
+            for count in counts {
+                sqlx::query(
+                    "INSERT INTO usage_counts (credential_id, hour, action, outcome, count) \
+                     SELECT id, $2, $3, $4, $5 FROM credentials WHERE identifier = $1 \
+                     ON CONFLICT (credential_id, hour, action, outcome) \
+                     DO UPDATE SET count = usage_counts.count + excluded.count",
+                )
+                .bind(&count.identifier)
+                .bind(count.hour)
+                .bind(&count.action)
+                .bind(count.outcome.as_str())
+                .bind(i64::try_from(count.count).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        /// The credential's buckets from the hour holding `since` on,
+        /// ascending by hour, then action and outcome.
+        pub(super) async fn usage(
+            pool: &Pool,
+            credential: CredentialId,
+            since: i64,
+        ) -> Result<Vec<UsageBucket>> {
+            sqlx::query(
+                "SELECT hour, action, outcome, count FROM usage_counts \
+                 WHERE credential_id = $1 AND hour >= $2 ORDER BY hour, action, outcome",
+            )
+            .bind(credential.0)
+            .bind(keygate_core::usage::hour_of(since))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let outcome: String = row.try_get("outcome")?;
+                let count: i64 = row.try_get("count")?;
+                Ok(UsageBucket {
+                    hour: row.try_get("hour")?,
+                    action: row.try_get("action")?,
+                    outcome: UsageOutcome::parse(&outcome).ok_or_else(|| {
+                        Error::Unavailable(format!("unknown usage outcome {outcome:?} stored"))
+                    })?,
+                    count: u64::try_from(count).unwrap_or(0),
+                })
+            })
+            .collect()
+        }
+
+        /// Deletes the buckets of hours before `before`; how many went.
+        pub(super) async fn prune_usage(pool: &Pool, before: i64) -> Result<u64> {
+            let done = sqlx::query("DELETE FROM usage_counts WHERE hour < $1")
+                .bind(before)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        }
+    };
+}
+
+pub(crate) use audit_sql;
