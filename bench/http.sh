@@ -9,7 +9,8 @@
 # rate-limited gateway run counts in, default redis://127.0.0.1:6379; when
 # nothing answers there, a throwaway redis-server is started on port 6379 and
 # stopped at the end), PAIR_ROUNDS (8) and PAIR_SECONDS (3) for the paired
-# client-scope runs, SCOPE_ONLY=1 (run only those). See docs/benchmarks.md.
+# client-scope and usage-counter runs, SCOPE_ONLY=1 or USAGE_ONLY=1 (run only
+# those pairs). See docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

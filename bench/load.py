@@ -11,6 +11,11 @@ rate limit on every call (KEYGATE_RATE_LIMIT_REDIS_URL, a default of
 1000000/s that no run reaches, a key prefix of its own that is deleted at
 the end): "keygate gateway (redis limit) -> upstream" against the plain
 gateway is what the shared rate limit costs.
+
+A third keygate (port 18086, same binary and database) runs with
+KEYGATE_USAGE_ENABLED=false: the plain keygate (usage counted, the default)
+against it, in paired rounds like the client-scope runs, is what counting
+usage per credential costs. USAGE_ONLY=1 runs only those pairs.
 """
 
 import json
@@ -28,7 +33,8 @@ DURATION = int(os.environ.get("DURATION", "10"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
 REPS = int(os.environ.get("REPS", "3"))
 CREDENTIALS = int(os.environ.get("CREDENTIALS", "10000"))
-PORTS = {"upstream": 18081, "nginx": 18082, "keygate": 18083, "keygate_redis": 18085}
+PORTS = {"upstream": 18081, "nginx": 18082, "keygate": 18083, "keygate_redis": 18085,
+         "keygate_nousage": 18086}
 # A second keygate binary (bench/http.sh builds it from BASELINE=<git ref>)
 # is measured in the same run, interleaved, so a change's cost is a ratio.
 BASELINE_BIN = os.environ.get("KEYGATE_BASELINE_BIN")
@@ -180,6 +186,44 @@ def scope_pairs(workdir, cases):
               f"(target >= {target:.2f}x; rounds: {spread})", flush=True)
 
 
+def usage_targets(identifier, secret):
+    """The gateway and the sidecar with usage counted (the default) and
+    without (KEYGATE_USAGE_ENABLED=false), same binary, same database."""
+    form = f"identifier={identifier}&secret={secret}&action=GetClients&responsetype=json"
+    auth = json.dumps({"identifier": identifier, "secret": secret, "action": "GetClients"})
+    urlenc = "application/x-www-form-urlencoded"
+    cases = []
+    for label, port in (("counted", PORTS["keygate"]), ("not counted", PORTS["keygate_nousage"])):
+        base = f"http://127.0.0.1:{port}"
+        cases.append((f"keygate gateway {label}", "POST", f"{base}/includes/api.php", form, urlenc))
+        cases.append((f"keygate /v1/authorize {label}", "POST", f"{base}/v1/authorize", auth,
+                      "application/json"))
+    return cases
+
+
+def usage_pairs(workdir, cases):
+    """What counting usage costs: each endpoint with the counters against
+    the same endpoint without them, in PAIR_ROUNDS rounds of two
+    back-to-back PAIR_SECONDS wrk runs (order alternating); the median of
+    the per-round ratios (req/s without / with: the time a call takes with
+    counters relative to without) is reported."""
+    rounds = int(os.environ.get("PAIR_ROUNDS", "8"))
+    seconds = int(os.environ.get("PAIR_SECONDS", "3"))
+    by_name = {name: case for name, *case in cases}
+    print()
+    for kind in ("gateway", "/v1/authorize"):
+        counted, plain = by_name[f"keygate {kind} counted"], by_name[f"keygate {kind} not counted"]
+        ratios = []
+        for r in range(rounds):
+            order = (plain, counted) if r % 2 == 0 else (counted, plain)
+            got = {id(case): wrk(workdir, *case, duration=seconds) for case in order}
+            ratios.append(got[id(plain)] / got[id(counted)])
+        spread = ", ".join(f"{x:.3f}" for x in sorted(ratios))
+        print(f"usage counters' cost, keygate {kind} (req/s without / with): "
+              f"{statistics.median(ratios):.3f}x median of {rounds} paired rounds "
+              f"(target <= 1.05x; rounds: {spread})", flush=True)
+
+
 def targets(identifier, secret, baseline_credential=None):
     form = f"identifier={identifier}&secret={secret}&action=GetClients&responsetype=json"
     upstream_form = "identifier=master&secret=master-secret&action=GetClients&responsetype=json"
@@ -280,6 +324,7 @@ def main():
         start_nginx(workdir, "front", FRONT_HTTP.format(port=PORTS["nginx"], upstream=PORTS["upstream"])),
         start_keygate(db),
         start_keygate(db, port_name="keygate_redis", extra_env=REDIS_LIMIT, stderr=limited_log),
+        start_keygate(db, port_name="keygate_nousage", extra_env={"KEYGATE_USAGE_ENABLED": "false"}),
     ]
     if BASELINE_BIN:
         procs.append(start_keygate(baseline_db, BASELINE_BIN, "baseline"))
@@ -289,6 +334,9 @@ def main():
         cases = targets(identifier, secret, baseline_credential)
         if os.environ.get("SCOPE_ONLY"):
             scope_pairs(workdir, scope_targets(scope_credentials))
+            return
+        if os.environ.get("USAGE_ONLY"):
+            usage_pairs(workdir, usage_targets(identifier, secret))
             return
         script_calls = redis_script_calls()
         throughput = {name: [] for name, *_ in cases}
@@ -327,6 +375,7 @@ def main():
             sys.exit("the Redis-limited keygate made no Redis calls")
         report(cases, rps, rates, latency)
         scope_pairs(workdir, scope_targets(scope_credentials))
+        usage_pairs(workdir, usage_targets(identifier, secret))
     finally:
         for proc in procs:
             proc.terminate()

@@ -5,7 +5,8 @@
 # (started on 127.0.0.1:6379 when nothing answers there) for the shared rate
 # limiter's tests, and for the Debian package test (scripts/test-package.sh)
 # cargo-deb plus Debian's systemd (for systemd-analyze; nothing is started)
-# and adduser. PostgreSQL is expected at 127.0.0.1:5432 (its tests skip
+# and adduser, and schemathesis (PyPI, in a virtualenv) for the management
+# API's schema test. PostgreSQL is expected at 127.0.0.1:5432 (its tests skip
 # with a notice when it is not).
 # Idempotent; needs root (or passwordless sudo) on Debian.
 set -euo pipefail
@@ -61,6 +62,21 @@ if ! cargo deb --version >/dev/null 2>&1; then
     echo "installing cargo-deb (missing)"
     cargo install cargo-deb --version 3.8.0 --locked --quiet
 fi
+# schemathesis (PyPI) checks the management API against its OpenAPI
+# document (scripts/test-api-schema.sh), from a virtualenv of its own.
+# Pinned so a new release cannot change what CI checks.
+schemathesis_venv="$HOME/.cache/keygate/schemathesis"
+if [ ! -x "$schemathesis_venv/bin/st" ]; then
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+        echo "installing python3-venv (for schemathesis)"
+        export DEBIAN_FRONTEND=noninteractive
+        $SUDO apt-get update -qq
+        $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    fi
+    echo "installing schemathesis into $schemathesis_venv"
+    python3 -m venv "$schemathesis_venv"
+    "$schemathesis_venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
+fi
 redis_answers() { timeout 1 bash -c 'exec 3<>/dev/tcp/127.0.0.1/6379' 2>/dev/null; }
 if ! redis_answers; then
     echo "starting redis-server on 127.0.0.1:6379 (no persistence)"
@@ -71,4 +87,5 @@ echo "chromium: $(chromium --version 2>/dev/null || echo missing)"
 echo "chromedriver: $(chromedriver --version 2>/dev/null || echo missing)"
 echo "php: $(php -n -r 'echo PHP_VERSION;' 2>/dev/null || echo missing)"
 echo "cargo-deb: $(cargo deb --version 2>/dev/null || echo missing)"
+echo "schemathesis: $("$schemathesis_venv/bin/st" --version 2>/dev/null || echo missing)"
 echo "redis: $(redis_answers && echo "answering on 127.0.0.1:6379" || echo "not answering on 127.0.0.1:6379")"

@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 cargo test --workspace --locked "$@"
 
+# The management API against its own OpenAPI document, with schemathesis
+# (scripts/test-api-schema.sh; SKIPPED without it unless
+# KEYGATE_TEST_SCHEMA_REQUIRED=1). It runs the debug binary just tested.
+bash scripts/test-api-schema.sh
+
 # The Debian package: build, install, check, purge (scripts/test-package.sh;
 # needs root, dpkg and cargo-deb, else SKIPPED unless
 # KEYGATE_TEST_PACKAGE_REQUIRED=1). After a full run it packages the debug

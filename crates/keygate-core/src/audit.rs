@@ -294,6 +294,7 @@ pub struct NewAuditEvent {
 
 /// One stored event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditEvent {
     /// Position in the chain, from 1, without gaps.
     pub id: i64,

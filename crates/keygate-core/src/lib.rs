@@ -6,6 +6,7 @@
 pub mod action_set;
 pub mod audit;
 pub mod catalog;
+pub mod listing;
 pub mod model;
 pub mod net;
 pub mod params;
@@ -14,6 +15,7 @@ pub mod rate;
 pub mod scope;
 pub mod secret;
 pub mod snapshot;
+pub mod token;
 pub mod usage;
 pub mod validate;
 

@@ -32,6 +32,34 @@ id_type!(
     ClientId
 );
 
+id_type!(
+    /// Database id of an admin API token (what `keygate admin token revoke`
+    /// takes).
+    TokenId
+);
+
+/// An admin API token as listed: never the token, only the characters
+/// shown to tell tokens apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    /// Database id.
+    pub id: TokenId,
+    /// The admin it acts as.
+    pub admin_id: AdminId,
+    /// That admin's username.
+    pub admin: String,
+    /// `kgat_AbCd…`.
+    pub prefix: String,
+    /// Free text: what uses it.
+    pub description: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds from which it is refused; `None`: never.
+    pub expires_at: Option<i64>,
+    /// Unix seconds of its last use, if any.
+    pub last_used_at: Option<i64>,
+}
+
 /// An admin: owns credentials and may log in to the web UI.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Admin {

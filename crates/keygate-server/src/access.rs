@@ -1,12 +1,15 @@
 //! Last-access times: recorded per request through a lock-free channel,
 //! folded in memory, and written to the store in one batch periodically and
-//! at shutdown, never per request.
+//! at shutdown, never per request. The usage counts ([`crate::usage`]) are
+//! written in the same loop, at the same times.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use keygate_store::{now_secs, Manager};
 use tokio::sync::{mpsc, watch};
+
+use crate::usage::UsageFlusher;
 
 /// Hands access events to the flusher; cloning is cheap.
 #[derive(Clone)]
@@ -47,11 +50,13 @@ fn drain(rx: &mut mpsc::UnboundedReceiver<Box<str>>, pending: &mut HashMap<Box<s
     }
 }
 
-/// Collects events and writes them every `interval`, and once more after
-/// `shutdown` or when every sender is gone.
+/// Collects events and writes them, with the usage counts, every
+/// `interval`, and once more after `shutdown` or when every sender is
+/// gone; prunes old usage counts at start and every hour.
 pub async fn flush_loop(
     manager: Manager,
     mut rx: mpsc::UnboundedReceiver<Box<str>>,
+    mut usage: UsageFlusher,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -60,6 +65,8 @@ pub async fn flush_loop(
     drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut flush_tick = tokio::time::interval(interval);
     flush_tick.tick().await;
+    let mut prune_tick = tokio::time::interval(usage.prune_every());
+    prune_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = drain_tick.tick() => {
@@ -70,12 +77,15 @@ pub async fn flush_loop(
             _ = flush_tick.tick() => {
                 drain(&mut rx, &mut pending);
                 flush(&manager, &mut pending).await;
+                usage.flush(&manager).await;
             }
+            _ = prune_tick.tick() => usage.prune(&manager).await,
             _ = shutdown.changed() => break,
         }
     }
     drain(&mut rx, &mut pending);
     flush(&manager, &mut pending).await;
+    usage.flush(&manager).await;
 }
 
 async fn flush(manager: &Manager, pending: &mut HashMap<Box<str>, i64>) {

@@ -1,5 +1,6 @@
-//! The record every API call leaves: one metrics update and one log line
-//! with identifier, action, decision, status and latency (never a secret).
+//! The record every API call leaves: one metrics update, one usage count
+//! for its credential, and one log line with identifier, action, decision,
+//! status and latency (never a secret).
 
 use std::time::Instant;
 
@@ -48,6 +49,15 @@ impl<'a> CallLog<'a> {
         state
             .metrics
             .record(self.endpoint, outcome, self.action_id, elapsed);
+        // Counted for the credential only when the call authenticated
+        // (the outcome says so; `identifier` is "-" otherwise).
+        state.usage.record(
+            identifier,
+            self.action,
+            self.action_id,
+            outcome,
+            self.started,
+        );
         let endpoint = self.endpoint.label();
         tracing::info!(
             target: "keygate::api",

@@ -52,6 +52,44 @@ pub struct ServerConfig {
     pub tls_reload_interval: Duration,
     /// Where SIGHUP re-reads the configuration from; `None`: no reload.
     pub reload_source: Option<crate::reload::ConfigSource>,
+    /// `[usage]`: counting calls per credential and keeping the counts.
+    pub usage: UsageConfig,
+}
+
+/// `[usage]`: calls counted per credential, action and hour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageConfig {
+    /// Count calls (default true; false only to measure what counting
+    /// costs).
+    pub enabled: bool,
+    /// Days hourly counts are kept (default 90, 1 to [`MAX_RETENTION_DAYS`]).
+    pub retention_days: u32,
+}
+
+/// The longest `[usage] retention_days`.
+pub const MAX_RETENTION_DAYS: u32 = 3650;
+
+impl Default for UsageConfig {
+    /// Counting on, 90 days kept.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention_days: 90,
+        }
+    }
+}
+
+impl UsageConfig {
+    /// Checks the retention's bounds.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_RETENTION_DAYS).contains(&self.retention_days) {
+            return Err(format!(
+                "usage.retention_days must be between 1 and {MAX_RETENTION_DAYS} days, got {}",
+                self.retention_days
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[tls]`: PEM files, re-read when they change (certbot renewals).
@@ -127,6 +165,7 @@ impl ServerConfig {
             tls: None,
             tls_reload_interval: Duration::from_secs(10),
             reload_source: None,
+            usage: UsageConfig::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! that a background task keeps current.
 
 mod access;
+pub mod api;
 mod calls;
 mod client_ip;
 pub mod config;
@@ -18,6 +19,7 @@ mod sidecar;
 mod tls;
 pub mod ui;
 mod upstream;
+pub mod usage;
 mod whmcs;
 
 use std::sync::Arc;
@@ -62,6 +64,8 @@ pub struct AppShared {
     upstream: ArcSwapOption<Upstream>,
     /// Last-access batching.
     access: AccessRecorder,
+    /// Calls counted per credential, action, hour and outcome.
+    usage: Arc<usage::UsageCounter>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Server settings; a configuration reload swaps them.
@@ -109,9 +113,15 @@ impl App {
             })
         }));
         let upstream = upstream::build(config.upstream.as_ref())?;
+        config.usage.validate().map_err(anyhow::Error::msg)?;
+        let usage = Arc::new(usage::UsageCounter::new(config.usage.enabled));
         let (access, access_rx) = AccessRecorder::new();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let tasks = vec![
+            tokio::spawn(ui::prune_sessions_loop(
+                manager.clone(),
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(live::reload_loop(
                 live.clone(),
                 config.reload_interval,
@@ -120,6 +130,7 @@ impl App {
             tokio::spawn(access::flush_loop(
                 manager.clone(),
                 access_rx,
+                usage::UsageFlusher::new(usage.clone(), &config.usage),
                 config.access_flush_interval,
                 shutdown_rx,
             )),
@@ -127,14 +138,16 @@ impl App {
         let metrics = Arc::new(Metrics::new(&manager.catalog()));
         let limits = limits::Limits::new(&config.rate_limit)?;
         let owners = scope::OwnerCache::new(config.client_scope.clone());
+        let ui = Arc::new(ui::UiState::new(manager.clone()));
         let state = AppState(Arc::new(AppShared {
             live,
             manager,
             upstream: ArcSwapOption::new(upstream),
             access,
+            usage,
             metrics,
             config: ArcSwap::from_pointee(config),
-            ui: Arc::new(ui::UiState::default()),
+            ui,
             limits,
             owners,
         }));
@@ -157,6 +170,9 @@ impl App {
             .route("/v1/authorize", post(sidecar::authorize))
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics))
+            .nest(api::PREFIX, api::router())
+            // `nest` leaves the prefix with a trailing slash to the outer router.
+            .route("/api/v1/", axum::routing::any(api::not_found))
             .merge(ui::router().layer(axum::middleware::from_fn_with_state(
                 self.state.clone(),
                 ui::with_navigation,
@@ -165,7 +181,8 @@ impl App {
             .with_state(self.state.clone())
     }
 
-    /// Stops the background tasks, flushing pending last-access times.
+    /// Stops the background tasks, flushing pending last-access times and
+    /// usage counts.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
@@ -234,7 +251,7 @@ pub async fn serve(mut config: ServerConfig, manager: Manager) -> anyhow::Result
                 .context("server failed")?;
         }
     }
-    tracing::info!("shutting down: flushing last access times");
+    tracing::info!("shutting down: flushing last access times and usage counts");
     app.shutdown().await;
     Ok(())
 }

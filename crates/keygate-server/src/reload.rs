@@ -2,7 +2,7 @@
 //! upstream, the catalog's custom actions, the trusted proxies and the rate
 //! limits change in place, without dropping a connection or a counter.
 //! Settings bound when the server started (listen address, database, TLS
-//! files, client-scope cache, cookies, body limit) need a restart; a reload
+//! files, client-scope cache, cookies, body limit, `[usage]`) need a restart; a reload
 //! that changes them says so. A new configuration that does not load or
 //! validate changes nothing: the old one stays in force and the reason is
 //! logged.
@@ -69,6 +69,8 @@ impl AppState {
         let old_catalog = self.manager.catalog();
         let catalog_changed = !same_actions(&old_catalog, &new.catalog);
         if catalog_changed {
+            // Counted ids are named with the catalog they came from.
+            self.usage.settle(&old_catalog);
             self.live
                 .set_catalog(new.catalog.clone())
                 .await
@@ -113,6 +115,9 @@ fn need_restart(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static str> {
     }
     if old.secure_cookies != new.secure_cookies {
         changed.push("secure_cookies");
+    }
+    if old.usage != new.usage {
+        changed.push("usage");
     }
     if old.client_scope.lookup_ttl != new.client_scope.lookup_ttl
         || old.client_scope.lookup_capacity != new.client_scope.lookup_capacity

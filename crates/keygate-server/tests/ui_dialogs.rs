@@ -73,7 +73,9 @@ async fn secret_gate_steps(ui: &Ui) -> Result<()> {
     gate_holds(ui, &secret).await?;
     ui.shot("secret-gate").await?;
     ui.click_button("Close").await?;
-    ui.css(&Ui::row(&identifier)).await?;
+    // The list behind the dialog has the row too: wait for the page without it.
+    let closed = format!("body:not(.modal-open) {}", Ui::row(&identifier));
+    ui.css(&closed).await?;
     // Rotate shows the same dialog; once ticked, Escape closes it.
     ui.go(&format!(
         "/admin/api-credentials/credentials/rotate?identifier={identifier}"
@@ -84,7 +86,7 @@ async fn secret_gate_steps(ui: &Ui) -> Result<()> {
     let rotated = ui.css("#new-secret").await?.text().await?;
     gate_holds(ui, &rotated).await?;
     press(ui, Key::Escape).await?;
-    ui.css(&Ui::row(&identifier)).await?;
+    ui.css(&closed).await?;
     ensure!(
         !ui.page_has(&rotated).await?,
         "the secret is gone after closing"

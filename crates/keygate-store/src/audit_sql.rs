@@ -6,7 +6,8 @@
 //! however many processes write.
 
 /// Defines the audit and usage statements for one sqlx database type:
-/// `append`, `list`, `chain`, `head`, `record_usage`, `usage`, `prune_usage`.
+/// `append`, `list`, `chain`, `head`, `record_usage`, `usage`, `prune_usage`,
+/// and for backups `all_on` and `insert_all`.
 macro_rules! audit_sql {
     ($db:ty) => {
         use keygate_core::audit::{AuditEvent, NewAuditEvent};
@@ -20,6 +21,7 @@ macro_rules! audit_sql {
 
         type Pool = sqlx::Pool<$db>;
         type DbRow = <$db as Database>::Row;
+        type Conn = <$db as Database>::Connection;
 
         /// Every column of an event, in the order [`event`] reads them.
         const EVENT_COLUMNS: &str = "id, at, actor, source, verb, target_kind, target_id, \
@@ -47,15 +49,48 @@ macro_rules! audit_sql {
             })
         }
 
-        /// Appends `new` after the chain's head, under the writers' lock.
-        pub(super) async fn append(pool: &Pool, new: &NewAuditEvent) -> Result<AuditEvent> {
-            let mut tx = tx::begin_quiet(pool).await?;
-            let head = sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE id = 1")
-                .fetch_one(&mut *tx)
+        /// Every event, ascending (for a backup), read on `conn`.
+        pub(super) async fn all_on(conn: &mut Conn) -> Result<Vec<AuditEvent>> {
+            sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY id"
+            ))
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(event)
+            .collect()
+        }
+
+        /// Writes a backup's events as they are (ids, times and hashes
+        /// kept, so the chain still verifies) and moves the head to the
+        /// last; a database that already has an audit trail is refused.
+        pub(super) async fn insert_all(tx: &mut tx::Tx, events: &[AuditEvent]) -> Result<()> {
+            let Some(last) = events.last() else {
+                return Ok(());
+            };
+            let head: i64 = sqlx::query_scalar("SELECT last_id FROM audit_head WHERE id = 1")
+                .fetch_one(&mut **tx)
                 .await?;
-            let (last_id, last_hash): (i64, String) =
-                (head.try_get("last_id")?, head.try_get("last_hash")?);
-            let event = AuditEvent::chained(new, last_id + 1, now_secs(), &last_hash);
+            if head != 0 {
+                return Err(Error::Conflict(
+                    "the database already has an audit trail: import a backup that holds one \
+                     only into a new database"
+                        .into(),
+                ));
+            }
+            for event in events {
+                insert(tx, event).await?;
+            }
+            sqlx::query("UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1")
+                .bind(last.id)
+                .bind(&last.hash)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        /// Inserts one event row as it is.
+        async fn insert(tx: &mut tx::Tx, event: &AuditEvent) -> Result<()> {
             sqlx::query(&format!(
                 "INSERT INTO audit_events ({EVENT_COLUMNS}) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
@@ -71,8 +106,21 @@ macro_rules! audit_sql {
             .bind(&event.changes)
             .bind(&event.prev_hash)
             .bind(&event.hash)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
+            Ok(())
+        }
+
+        /// Appends `new` after the chain's head, under the writers' lock.
+        pub(super) async fn append(pool: &Pool, new: &NewAuditEvent) -> Result<AuditEvent> {
+            let mut tx = tx::begin_quiet(pool).await?;
+            let head = sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            let (last_id, last_hash): (i64, String) =
+                (head.try_get("last_id")?, head.try_get("last_hash")?);
+            let event = AuditEvent::chained(new, last_id + 1, now_secs(), &last_hash);
+            insert(&mut tx, &event).await?;
             sqlx::query("UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1")
                 .bind(event.id)
                 .bind(&event.hash)

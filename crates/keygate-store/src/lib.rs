@@ -6,24 +6,33 @@ mod audit_sql;
 pub mod backup;
 mod columns;
 mod error;
+mod list_sql;
 mod manager;
 pub mod postgres;
 mod rows_sql;
+mod sessions_sql;
 pub mod sqlite;
 mod store;
+mod tokens_sql;
 mod writes_sql;
 
 use std::sync::Arc;
 
 pub use backup::{Backup, BackupCounts};
 pub use error::{Error, Result};
+pub use list_sql::{
+    CredentialPage, CredentialQuery, CredentialSort, CredentialState, RolePage, RoleQuery, MAX_PAGE,
+};
+pub use manager::sessions::{
+    LiveSession, NewSecret, SecretKind, SECRET_TTL, SESSION_IDLE, SESSION_LIFETIME,
+};
 pub use manager::{
     AuditVerification, ChangeHook, CredentialEdit, CredentialUsage, Manager, RoleEdit, RoleInput,
-    Tightened, MAX_ALLOW_IPS, MAX_CLIENT_IDS,
+    Tightened, TokenRefusal, MAX_ALLOW_IPS, MAX_CLIENT_IDS,
 };
 pub use store::{
     now_secs, AuditPage, AuditQuery, CredentialPatch, NewCredential, RoleAssignment, RoleDraft,
-    RolePatch, Store, UsageCount,
+    RolePatch, SessionStore, Store, StoredSession, UsageCount,
 };
 
 /// Default database when none is configured.

@@ -10,6 +10,13 @@
 
 use keygate_core::model::{AdminId, CredentialId, RoleId};
 
+/// The columns each backend's `rows::credential` reads, of `credentials c`
+/// joined with `admins a`.
+pub(crate) const CREDENTIAL_COLUMNS: &str =
+    "c.id, c.identifier, c.admin_id, a.username, c.description, c.created_at, \
+     c.last_access, c.enabled, c.expires_at, c.allow_ips, c.rate_limit, c.client_ids, \
+     c.old_secret_until";
+
 /// Which credentials to load.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum CredentialFilter<'a> {
@@ -284,10 +291,9 @@ macro_rules! rows_sql {
             filter: CredentialFilter<'_>,
         ) -> Result<Vec<Credential>> {
             let sql = format!(
-                "SELECT c.id, c.identifier, c.admin_id, a.username, c.description, \
-                 c.created_at, c.last_access, c.enabled, c.expires_at, c.allow_ips, \
-                 c.rate_limit, c.client_ids, c.old_secret_until \
-                 FROM credentials c JOIN admins a ON a.id = c.admin_id {} ORDER BY c.id",
+                "SELECT {} FROM credentials c JOIN admins a ON a.id = c.admin_id {} \
+                 ORDER BY c.id",
+                crate::rows_sql::CREDENTIAL_COLUMNS,
                 filter.condition()
             );
             let rows = bind_filter(sqlx::query(&sql), filter)
@@ -296,22 +302,7 @@ macro_rules! rows_sql {
             let now = now_secs();
             let mut credentials = Vec::with_capacity(rows.len());
             for row in &rows {
-                let identifier: String = row.try_get("identifier")?;
-                credentials.push(Credential {
-                    id: CredentialId(row.try_get("id")?),
-                    lifecycle: lifecycle_columns(row)?.parse(&identifier)?,
-                    identifier,
-                    admin_id: AdminId(row.try_get("admin_id")?),
-                    admin: row.try_get("username")?,
-                    description: row.try_get("description")?,
-                    roles: Vec::new(),
-                    created_at: row.try_get("created_at")?,
-                    last_access: row.try_get("last_access")?,
-                    old_secret_valid_until: columns::pending_until(
-                        row.try_get("old_secret_until")?,
-                        now,
-                    ),
-                });
+                credentials.push(credential(row, now)?);
             }
             if credentials.is_empty() {
                 return Ok(credentials);
@@ -321,6 +312,27 @@ macro_rules! rows_sql {
                 credential.roles = by_credential.remove(&credential.id.0).unwrap_or_default();
             }
             Ok(credentials)
+        }
+
+        /// The credential in a row of [`CREDENTIAL_COLUMNS`], without its
+        /// roles (an old secret whose end is before `now` is left out).
+        pub(super) fn credential(row: &DbRow, now: i64) -> Result<Credential> {
+            let identifier: String = row.try_get("identifier")?;
+            Ok(Credential {
+                id: CredentialId(row.try_get("id")?),
+                lifecycle: lifecycle_columns(row)?.parse(&identifier)?,
+                identifier,
+                admin_id: AdminId(row.try_get("admin_id")?),
+                admin: row.try_get("username")?,
+                description: row.try_get("description")?,
+                roles: Vec::new(),
+                created_at: row.try_get("created_at")?,
+                last_access: row.try_get("last_access")?,
+                old_secret_valid_until: columns::pending_until(
+                    row.try_get("old_secret_until")?,
+                    now,
+                ),
+            })
         }
 
         /// The roles, by name, of the credentials `filter` selects (only

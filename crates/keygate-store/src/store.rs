@@ -9,12 +9,15 @@ use keygate_core::audit::{AuditEvent, NewAuditEvent};
 use keygate_core::model::{
     Admin, AdminId, ClientId, Credential, CredentialId, Lifecycle, Role, RoleId,
 };
+use keygate_core::model::{ApiToken, TokenId};
 use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
+use keygate_core::token::TokenHash;
 use keygate_core::usage::{UsageBucket, UsageOutcome};
 use keygate_core::{SecretHashes, SnapshotSource};
 
 use crate::backup::Backup;
+use crate::list_sql::{CredentialPage, CredentialQuery, RolePage, RoleQuery};
 use crate::{Error, Result};
 
 /// A new role, or the full new state of one.
@@ -133,7 +136,7 @@ pub struct UsageCount {
 /// Persistence for admins, roles and credentials. Every write runs in one
 /// transaction and bumps [`Store::revision`]; `Ok(None)` means not found.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SessionStore + Send + Sync + 'static {
     /// Inserts an admin, enabled.
     async fn create_admin(&self, username: &str, password_hash: &str) -> Result<Admin>;
     /// All admins by username.
@@ -165,6 +168,19 @@ pub trait Store: Send + Sync + 'static {
     /// How many credentials each admin owns, in one query; an admin
     /// without credentials is left out.
     async fn credentials_per_admin(&self) -> Result<HashMap<AdminId, usize>>;
+    /// One page of the roles `query` selects, in natural order of their
+    /// names, and how many it selects in all (see [`crate::list_sql`]).
+    async fn roles_page(&self, query: &RoleQuery) -> Result<RolePage>;
+    /// One page of the credentials `query` selects, with their roles, and
+    /// how many it selects in all.
+    async fn credentials_page(&self, query: &CredentialQuery) -> Result<CredentialPage>;
+    /// Where the credential `identifier` stands (from 0) among those
+    /// `query` selects, in its order; `None` when it is not among them.
+    async fn credential_position(
+        &self,
+        query: &CredentialQuery,
+        identifier: &str,
+    ) -> Result<Option<u64>>;
 
     /// Inserts a credential with its roles.
     async fn create_credential(
@@ -222,6 +238,26 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes usage buckets of hours before `before`; returns how many.
     async fn prune_usage(&self, before: i64) -> Result<u64>;
 
+    /// Stores a new admin API token's hash for `admin` (a missing admin
+    /// is `NotFound`); does not bump the revision.
+    async fn create_token(
+        &self,
+        admin: AdminId,
+        hash: &TokenHash,
+        prefix: &str,
+        description: &str,
+        expires_at: Option<i64>,
+    ) -> Result<ApiToken>;
+    /// Every admin API token, or one admin's, by id.
+    async fn list_tokens(&self, admin: Option<AdminId>) -> Result<Vec<ApiToken>>;
+    /// Deletes the token; what it was, or `None` if there was none.
+    async fn delete_token(&self, id: TokenId) -> Result<Option<ApiToken>>;
+    /// The token with this hash, and whether its admin is enabled.
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<(ApiToken, bool)>>;
+    /// Records that the token was used at `at` (written at most once a
+    /// minute per token).
+    async fn touch_token(&self, id: TokenId, at: i64) -> Result<()>;
+
     /// The change counter: differs after any change, from any process.
     async fn revision(&self) -> Result<i64>;
     /// Everything a snapshot needs, read in one transaction. An old secret
@@ -254,6 +290,55 @@ pub trait Store: Send + Sync + 'static {
     fn change_feed(&self) -> Option<tokio::sync::watch::Receiver<()>> {
         None
     }
+}
+
+/// An admin UI session as stored, with its admin's current name and state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSession {
+    /// The logged-in admin.
+    pub admin_id: AdminId,
+    /// The admin's username.
+    pub username: String,
+    /// Whether the admin is enabled.
+    pub enabled: bool,
+    /// Login time (unix seconds).
+    pub created_at: i64,
+    /// Last request seen, written at most once a minute (unix seconds).
+    pub last_seen_at: i64,
+}
+
+/// Admin UI sessions, shared by every instance on the database (see
+/// `crate::sessions_sql`). A session is named by the SHA-256 of its token
+/// (`hash`), never by the token; none of these writes bumps the revision.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session of `admin` made at `at`.
+    async fn create_session(&self, hash: &[u8], admin: AdminId, at: i64) -> Result<()>;
+    /// The session with this hash.
+    async fn session(&self, hash: &[u8]) -> Result<Option<StoredSession>>;
+    /// Records a request at `at`, at most once a minute per session.
+    async fn touch_session(&self, hash: &[u8], at: i64) -> Result<()>;
+    /// Ends the session; whether there was one.
+    async fn delete_session(&self, hash: &[u8]) -> Result<bool>;
+    /// Ends every session of `admin`; how many.
+    async fn delete_admin_sessions(&self, admin: AdminId) -> Result<u64>;
+    /// Deletes sessions idle since before `idle_before` or made before
+    /// `created_before`, and secrets waiting since before `secrets_before`;
+    /// how many sessions.
+    async fn prune_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+        secrets_before: i64,
+    ) -> Result<u64>;
+    /// Sets the one-time notice for the session's next page.
+    async fn set_session_flash(&self, hash: &[u8], flash: &str) -> Result<()>;
+    /// Takes the notice: whoever gets it, gets it alone.
+    async fn take_session_flash(&self, hash: &[u8]) -> Result<Option<String>>;
+    /// Keeps a sealed new secret, put there at `at`, for the session.
+    async fn set_session_secret(&self, hash: &[u8], sealed: &[u8], at: i64) -> Result<()>;
+    /// Takes the sealed secret and when it was put there: once only.
+    async fn take_session_secret(&self, hash: &[u8]) -> Result<Option<(Vec<u8>, i64)>>;
 }
 
 /// Seconds since the Unix epoch.

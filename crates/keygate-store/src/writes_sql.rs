@@ -121,13 +121,15 @@ macro_rules! role_writes {
             /// Inserts a role with its actions inside `tx`.
             pub(in super::super) async fn insert(tx: &mut Tx, draft: &RoleDraft) -> Result<RoleId> {
                 let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO roles (name, name_key, description, created_at) \
-                     VALUES ($1, $2, $3, $4) RETURNING id",
+                    "INSERT INTO roles (name, name_key, description, created_at, \
+                     sort_key, description_key) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 )
                 .bind(&draft.name)
                 .bind(draft.name.to_lowercase())
                 .bind(&draft.description)
                 .bind(now_secs())
+                .bind(keygate_core::listing::sort_key(&draft.name))
+                .bind(keygate_core::listing::search_key(&draft.description))
                 .fetch_one(&mut **tx)
                 .await
                 .map_err(|e| Error::from_db(e, || conflict(&draft.name)))?;
@@ -162,20 +164,26 @@ macro_rules! role_writes {
                     return Ok(None);
                 }
                 if let Some(name) = &patch.name {
-                    sqlx::query("UPDATE roles SET name = $1, name_key = $2 WHERE id = $3")
-                        .bind(name)
-                        .bind(name.to_lowercase())
-                        .bind(id.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| Error::from_db(e, || conflict(name)))?;
+                    sqlx::query(
+                        "UPDATE roles SET name = $1, name_key = $2, sort_key = $3 WHERE id = $4",
+                    )
+                    .bind(name)
+                    .bind(name.to_lowercase())
+                    .bind(keygate_core::listing::sort_key(name))
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::from_db(e, || conflict(name)))?;
                 }
                 if let Some(description) = &patch.description {
-                    sqlx::query("UPDATE roles SET description = $1 WHERE id = $2")
-                        .bind(description)
-                        .bind(id.0)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE roles SET description = $1, description_key = $2 WHERE id = $3",
+                    )
+                    .bind(description)
+                    .bind(keygate_core::listing::search_key(description))
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 patch_actions(&mut tx, id, patch).await?;
                 let role = rows::load_role(&mut tx, id).await?;
@@ -256,8 +264,10 @@ macro_rules! credential_writes {
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO credentials \
                      (identifier, secret_sha256, secret_md5_sha256, admin_id, description, \
-                      created_at, enabled, expires_at, allow_ips, rate_limit, client_ids) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                      created_at, enabled, expires_at, allow_ips, rate_limit, client_ids, \
+                      sort_key, description_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                     RETURNING id",
                 )
                 .bind(&credential.identifier)
                 .bind(&credential.hashes.direct()[..])
@@ -270,6 +280,8 @@ macro_rules! credential_writes {
                 .bind(columns::allow_ips_text(&lifecycle.allow_ips))
                 .bind(columns::rate_text(lifecycle.rate_limit))
                 .bind(columns::client_ids_text(&lifecycle.client_ids))
+                .bind(keygate_core::listing::sort_key(&credential.description))
+                .bind(keygate_core::listing::search_key(&credential.description))
                 .fetch_one(&mut **tx)
                 .await
                 .map_err(|e| match &e {
@@ -324,7 +336,10 @@ macro_rules! credential_writes {
                      expires_at = CASE WHEN $5 THEN CAST($6 AS BIGINT) ELSE expires_at END, \
                      allow_ips = CASE WHEN $7 THEN CAST($8 AS TEXT) ELSE allow_ips END, \
                      rate_limit = CASE WHEN $9 THEN CAST($10 AS TEXT) ELSE rate_limit END, \
-                     client_ids = CASE WHEN $11 THEN CAST($12 AS TEXT) ELSE client_ids END \
+                     client_ids = CASE WHEN $11 THEN CAST($12 AS TEXT) ELSE client_ids END, \
+                     sort_key = CASE WHEN $1 THEN CAST($14 AS TEXT) ELSE sort_key END, \
+                     description_key = \
+                       CASE WHEN $1 THEN CAST($15 AS TEXT) ELSE description_key END \
                      WHERE id = $13",
                 )
                 .bind(patch.description.is_some())
@@ -340,6 +355,8 @@ macro_rules! credential_writes {
                 .bind(patch.client_ids.is_some())
                 .bind(patch.client_ids.as_deref().map(columns::client_ids_text))
                 .bind(id.0)
+                .bind(patch.description.as_deref().map(keygate_core::listing::sort_key))
+                .bind(patch.description.as_deref().map(keygate_core::listing::search_key))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()

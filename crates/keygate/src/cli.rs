@@ -41,6 +41,8 @@ pub enum Command {
         #[arg(long)]
         category: Option<String>,
     },
+    /// Show the audit trail of management changes, newest first (`audit verify` checks it)
+    Audit(AuditArgs),
     /// Write everything (admins, roles, credentials, with their hashes) as JSON to stdout
     Export,
     /// Load an export into an empty database
@@ -72,6 +74,35 @@ pub enum Shell {
     Zsh,
     /// fish
     Fish,
+}
+
+/// `keygate audit [--since WHEN] [--actor NAME] [--target ID] [--limit N]`
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    /// `keygate audit verify`
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    /// Only events since WHEN: RFC 3339 (2027-01-31T00:00:00Z) or a duration ago (24h, 7d)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only changes by this actor (an admin's username, or cli:USER)
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Only events about this credential identifier, role id or name, or admin
+    #[arg(long, value_name = "ID")]
+    pub target: Option<String>,
+    /// Show at most N events
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+}
+
+/// `keygate audit …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain: exit 1 naming the first broken event
+    Verify,
 }
 
 /// `keygate admin …`
@@ -109,6 +140,35 @@ pub enum AdminCommand {
     Remove {
         /// Username
         user: String,
+    },
+    /// Manage admin API tokens for the management API (/api/v1)
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `keygate admin token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token acting as USER (printed once: kgat_…)
+    Create {
+        /// The admin the token acts as
+        user: String,
+        /// What uses it (free text)
+        #[arg(long, default_value = "")]
+        description: String,
+        /// When it stops working: RFC 3339 (2027-01-31T00:00:00Z) or a duration from now (90d)
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+    },
+    /// List tokens (never the tokens themselves), all or one admin's
+    List {
+        /// Only this admin's tokens
+        user: Option<String>,
+    },
+    /// Revoke a token: refused from the next call on
+    Revoke {
+        /// The token's id (from `admin token list`)
+        id: i64,
     },
 }
 
@@ -267,6 +327,25 @@ pub enum CredentialCommand {
     Delete {
         /// Identifier
         identifier: String,
+    },
+    /// Calls per action over the last days: allowed, and denied by reason
+    Usage {
+        /// Identifier
+        identifier: String,
+        /// How many days back, up to now (1 to 3650)
+        #[arg(long, value_name = "N", default_value_t = 30)]
+        days: u32,
+    },
+    /// Suggest a least-privilege role of exactly the actions used; --apply assigns it
+    Tighten {
+        /// Identifier
+        identifier: String,
+        /// How many days of usage to base it on (1 to 3650)
+        #[arg(long, value_name = "N", default_value_t = 30)]
+        days: u32,
+        /// Create the role and assign it in place of the credential's roles
+        #[arg(long)]
+        apply: bool,
     },
     /// Import a legacy full-access credential (gets the Compatibility Role)
     Import {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use keygate_core::net::IpNet;
 use keygate_core::{ConfigSecret, CustomAction};
-use keygate_server::config::{ClientScopeConfig, RateLimitConfig, TlsConfig, UpstreamConfig};
+use keygate_server::config::{
+    ClientScopeConfig, RateLimitConfig, TlsConfig, UpstreamConfig, UsageConfig,
+};
 use serde::Deserialize;
 
 /// Default listen address.
@@ -32,6 +34,15 @@ struct FileConfig {
     #[serde(default)]
     client_scope: FileClientScope,
     tls: Option<FileTls>,
+    #[serde(default)]
+    usage: FileUsage,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUsage {
+    enabled: Option<bool>,
+    retention_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +105,8 @@ pub struct Settings {
     pub client_scope: ClientScopeConfig,
     /// `[tls]`: serve HTTPS.
     pub tls: Option<TlsConfig>,
+    /// `[usage]`.
+    pub usage: UsageConfig,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -134,7 +147,44 @@ pub fn load(config: Option<&Path>, database_url: Option<String>) -> anyhow::Resu
             cert: tls.cert,
             key: tls.key,
         }),
+        usage: usage(file.usage)?,
     })
+}
+
+/// `[usage]` (env `KEYGATE_USAGE_ENABLED`, `KEYGATE_USAGE_RETENTION_DAYS`):
+/// whether calls are counted per credential (default true) and how many
+/// days the hourly counts are kept (default 90, 1 to 3650).
+fn usage(file: FileUsage) -> anyhow::Result<UsageConfig> {
+    let defaults = UsageConfig::default();
+    let enabled = match env("KEYGATE_USAGE_ENABLED") {
+        Some(text) => parse_bool(&text).with_context(|| {
+            format!("invalid KEYGATE_USAGE_ENABLED {text:?}: expected true or false")
+        })?,
+        None => file.enabled.unwrap_or(defaults.enabled),
+    };
+    let retention_days = match env("KEYGATE_USAGE_RETENTION_DAYS") {
+        Some(text) => text.trim().parse().with_context(|| {
+            format!(
+                "invalid KEYGATE_USAGE_RETENTION_DAYS {text:?}: expected a whole number of days"
+            )
+        })?,
+        None => file.retention_days.unwrap_or(defaults.retention_days),
+    };
+    let usage = UsageConfig {
+        enabled,
+        retention_days,
+    };
+    usage.validate().map_err(anyhow::Error::msg)?;
+    Ok(usage)
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`), any case.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
 }
 
 /// `[client_scope]`: how long (`lookup_cache_secs`, default 60, 0 = no
@@ -278,6 +328,35 @@ mod tests {
             ..FileRateLimit::default()
         };
         assert!(rate_limit(bad).is_err());
+    }
+
+    #[test]
+    fn usage_from_the_file_with_bounds() {
+        let file: FileConfig =
+            toml::from_str("[usage]\nenabled = false\nretention_days = 30\n").unwrap();
+        let got = usage(file.usage).unwrap();
+        assert_eq!(
+            got,
+            UsageConfig {
+                enabled: false,
+                retention_days: 30
+            }
+        );
+        assert_eq!(usage(FileUsage::default()).unwrap(), UsageConfig::default());
+        for days in [0, 3651] {
+            let bad = FileUsage {
+                retention_days: Some(days),
+                ..FileUsage::default()
+            };
+            let message = usage(bad).unwrap_err().to_string();
+            assert!(
+                message.contains("usage.retention_days must be between 1 and 3650"),
+                "{message}"
+            );
+        }
+        assert!(toml::from_str::<FileConfig>("[usage]\nretain = 3\n").is_err());
+        assert_eq!(parse_bool("FALSE"), Some(false));
+        assert_eq!(parse_bool("maybe"), None);
     }
 
     #[test]

@@ -30,6 +30,23 @@ pub fn parse_when(text: &str, now: i64) -> anyhow::Result<i64> {
         .ok_or_else(|| anyhow!("invalid time {text:?}: too far in the future"))
 }
 
+/// `--since WHEN` as unix seconds: an RFC 3339 time, or a duration ago
+/// (`24h`, `7d`).
+pub fn parse_since(text: &str, now: i64) -> anyhow::Result<i64> {
+    let text = text.trim();
+    let invalid = || {
+        anyhow!(
+            "invalid time {text:?}: expected RFC 3339 (2027-01-31T00:00:00Z) \
+             or a duration ago (90m, 24h, 7d)"
+        )
+    };
+    if looks_like_a_date(text) {
+        return rfc3339(text).ok_or_else(invalid);
+    }
+    let duration = humantime::parse_duration(text).map_err(|_| invalid())?;
+    Ok(i64::try_from(duration.as_secs()).map_or(i64::MIN, |secs| now.saturating_sub(secs)))
+}
+
 /// `DURATION` (`30m`, `24h`, `7d`, `0`).
 pub fn parse_duration(what: &str, text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();

@@ -93,6 +93,23 @@ fn without_time(export: &str) -> String {
         .join("\n")
 }
 
+/// An export as a value without its time and with only the first `events`
+/// audit events: each import appends one recording itself.
+fn comparable(export: &str, events: usize) -> serde_json::Value {
+    let mut value: serde_json::Value = serde_json::from_str(export).unwrap();
+    value.as_object_mut().unwrap().remove("exported_at");
+    if let Some(trail) = value["audit"].as_array_mut() {
+        trail.truncate(events);
+    }
+    value
+}
+
+/// How many audit events an export carries.
+fn trail_len(export: &str) -> usize {
+    let value: serde_json::Value = serde_json::from_str(export).unwrap();
+    value["audit"].as_array().map_or(0, Vec::len)
+}
+
 /// Runs the CLI on `url` from `s`'s directory.
 fn cli_on(s: &Scratch, url: &str, args: &[&str], stdin: Option<&str>) -> Output {
     common::run_cli(s.dir.path(), url, args, stdin)
@@ -164,10 +181,13 @@ async fn sqlite_to_postgres_to_sqlite_is_identical_and_credentials_still_work() 
         "{out}"
     );
     assert!(out.contains("verified"), "{out}");
-    let through_postgres = cli_on(&s, postgres.url(), &["export"], None);
+    let through_postgres = cli_on(&s, postgres.url(), &["export"], None).stdout;
+    let events = trail_len(&original);
+    assert!(events > 0, "the audit trail travels too");
+    assert_eq!(trail_len(&through_postgres), events + 1, "plus the import");
     assert_eq!(
-        without_time(&through_postgres.stdout),
-        without_time(&original)
+        comparable(&through_postgres, events),
+        comparable(&original, events)
     );
     assert_credentials_work(&s, postgres.url(), &fixture).await;
     // Those calls moved last-access times on the copy: the way back is
@@ -188,7 +208,13 @@ async fn sqlite_to_postgres_to_sqlite_is_identical_and_credentials_still_work() 
         serde_json::json!({"admins": 2, "roles": 3, "credentials": 4, "verified": true})
     );
     let final_export = cli_on(&s, &back, &["export"], None).stdout;
-    assert_eq!(without_time(&final_export), without_time(&on_postgres));
+    let events = trail_len(&on_postgres);
+    assert_eq!(
+        comparable(&final_export, events),
+        comparable(&on_postgres, events)
+    );
+    let verified = cli_on(&s, &back, &["audit", "verify"], None);
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
     assert_credentials_work(&s, &back, &fixture).await;
 }
 
@@ -199,7 +225,12 @@ fn export_and_import_through_a_file_and_stdin() {
     let first = s.ok(&["export"]);
     let second = s.ok(&["export"]);
     assert_eq!(without_time(&first), without_time(&second), "deterministic");
-    assert!(!first.contains("\"id\""), "no internal ids");
+    let mut without_trail: serde_json::Value = serde_json::from_str(&first).unwrap();
+    without_trail.as_object_mut().unwrap().remove("audit");
+    assert!(
+        !without_trail.to_string().contains("\"id\""),
+        "no internal ids (audit events keep their chain positions)"
+    );
     let file = s.dir.path().join("backup.json");
     std::fs::write(&file, &first).unwrap();
 
@@ -211,7 +242,9 @@ fn export_and_import_through_a_file_and_stdin() {
         "Imported 2 admins, 3 roles and 4 credentials.\n"
     );
     let copied = cli_on(&s, &target, &["export"], None).stdout;
-    assert_eq!(without_time(&copied), without_time(&first));
+    let events = trail_len(&first);
+    assert_eq!(comparable(&copied, events), comparable(&first, events));
+    assert_eq!(trail_len(&copied), events + 1, "plus the import");
 
     let other = format!("sqlite://{}", s.dir.path().join("other.db").display());
     let out = cli_on(&s, &other, &["--json", "import", "-"], Some(&first));

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use keygate_core::model::{Admin, Credential};
@@ -16,13 +16,13 @@ use keygate_store::Error;
 use super::extract::{Authed, Posted};
 use super::form::FormData;
 use super::render::{capitalize, html, is_user_error, see_other, status_of, Chrome, UiResult};
-use super::session::Session;
+use super::session::{set_cookie, Session, SESSION_COOKIE};
 use super::time::{now_secs, stamp, Stamp};
 use super::views::{Affected, Confirm};
 use super::words::count;
 use crate::AppState;
 
-const ADMINS_URL: &str = "/admin/admins";
+pub(super) const ADMINS_URL: &str = "/admin/admins";
 
 /// Routes under `/admin/admins`.
 pub fn router() -> Router<AppState> {
@@ -74,8 +74,12 @@ pub enum AdminDialog {
     None,
     /// Add or change password.
     Form(AdminForm),
-    /// Confirm disabling or removing an admin.
+    /// Confirm disabling or removing an admin, or revoking a token.
     Confirm(Confirm),
+    /// Create an admin API token.
+    TokenForm(super::tokens::TokenForm),
+    /// A new admin API token, shown once.
+    TokenShown(super::tokens::ShownToken),
 }
 
 /// The admins page.
@@ -88,11 +92,13 @@ pub struct AdminsPage {
     pub csrf: String,
     /// Rows.
     pub admins: Vec<AdminRow>,
+    /// Admin API tokens (never the tokens themselves).
+    pub tokens: Vec<super::tokens::TokenRow>,
     /// Open dialog.
     pub dialog: AdminDialog,
 }
 
-async fn render(
+pub(super) async fn render(
     state: &AppState,
     session: &Session,
     dialog: AdminDialog,
@@ -101,7 +107,7 @@ async fn render(
     let admins = state.manager.list_admins().await?;
     let owned = state.manager.credentials_per_admin().await?;
     let page = AdminsPage {
-        chrome: Chrome::for_session(state, session, "Admins", "admins"),
+        chrome: Chrome::for_session(state, session, "Admins", "admins").await,
         csrf: session.csrf.clone(),
         admins: admins
             .into_iter()
@@ -113,6 +119,7 @@ async fn render(
                 username: a.username,
             })
             .collect(),
+        tokens: super::tokens::rows(state).await?,
         dialog,
     };
     Ok(html(status, &page))
@@ -160,13 +167,17 @@ async fn add(State(state): State<AppState>, posted: Posted) -> UiResult {
     let (username, password) = (posted.form.get("username"), posted.form.get("password"));
     let result = async {
         check_repeat(&posted.form)?;
-        state.manager.add_admin(username, password).await
+        posted
+            .session
+            .acting(&state)
+            .add_admin(username, password)
+            .await
     }
     .await;
     match result {
         Ok(_) => {
             let note = format!("Admin {} added.", username.trim());
-            state.ui.sessions.set_flash(&posted.session.token, note);
+            posted.session.flash(&state, note).await;
             Ok(see_other(ADMINS_URL))
         }
         Err(e) if is_user_error(&e) => {
@@ -203,22 +214,30 @@ async fn change_password(State(state): State<AppState>, posted: Posted) -> UiRes
         }
         check_repeat(&posted.form)?;
         let password = posted.form.get("password");
-        state
-            .manager
+        posted
+            .session
+            .acting(&state)
             .change_password(&admin.username, password)
             .await
     }
     .await;
     match result {
         Ok(()) => {
-            // Other sessions of this admin may belong to whoever knew the old password.
-            state
-                .ui
-                .sessions
-                .end_others(admin.id, Some(&posted.session.token));
+            // The change ended every session of this admin (they may belong to
+            // whoever knew the old password); one's own goes on in a new one.
             let note = format!("Password of {} changed.", admin.username);
-            state.ui.sessions.set_flash(&posted.session.token, note);
-            Ok(see_other(ADMINS_URL))
+            if !own {
+                posted.session.flash(&state, note).await;
+                return Ok(see_other(ADMINS_URL));
+            }
+            let token = state.ui.sessions.create(admin.id).await?;
+            state.ui.sessions.set_flash(&token, note).await;
+            let mut response = see_other(ADMINS_URL);
+            let cookie = set_cookie(SESSION_COOKIE, Some(&token), state.config().secure_cookies);
+            if let Ok(value) = cookie.parse() {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            Ok(response)
         }
         Err(e) if is_user_error(&e) => {
             let error = Some(capitalize(&e.to_string()));
@@ -286,13 +305,14 @@ async fn set_enabled(state: AppState, posted: Posted, enabled: bool) -> UiResult
         {
             Ok(admin) => admin,
             Err(refusal) => {
-                state.ui.sessions.set_flash(&posted.session.token, refusal);
+                posted.session.flash(&state, refusal).await;
                 return Ok(see_other(ADMINS_URL));
             }
         }
     };
-    let admin = state
-        .manager
+    let admin = posted
+        .session
+        .acting(&state)
         .set_admin_enabled(&admin.username, enabled)
         .await?;
     let note = if enabled {
@@ -301,13 +321,12 @@ async fn set_enabled(state: AppState, posted: Posted, enabled: bool) -> UiResult
             admin.username
         )
     } else {
-        state.ui.sessions.end_others(admin.id, None);
         format!(
             "Admin {} disabled: its credentials are refused until it is enabled again.",
             admin.username
         )
     };
-    state.ui.sessions.set_flash(&posted.session.token, note);
+    posted.session.flash(&state, note).await;
     Ok(see_other(ADMINS_URL))
 }
 
@@ -322,7 +341,7 @@ async fn confirm_disable(
     let admin = match other_admin(&state, &session, query.get("username"), "disable").await? {
         Ok(admin) => admin,
         Err(refusal) => {
-            state.ui.sessions.set_flash(&session.token, refusal);
+            state.ui.sessions.set_flash(&session.token, refusal).await;
             return Ok(see_other(ADMINS_URL));
         }
     };
@@ -420,13 +439,16 @@ async fn remove(State(state): State<AppState>, posted: Posted) -> UiResult {
     {
         Ok(admin) => admin,
         Err(refusal) => {
-            state.ui.sessions.set_flash(&posted.session.token, refusal);
+            posted.session.flash(&state, refusal).await;
             return Ok(see_other(ADMINS_URL));
         }
     };
-    let admin = state.manager.remove_admin(&admin.username).await?;
-    state.ui.sessions.end_others(admin.id, None);
+    let admin = posted
+        .session
+        .acting(&state)
+        .remove_admin(&admin.username)
+        .await?;
     let note = format!("Admin {} removed with its credentials.", admin.username);
-    state.ui.sessions.set_flash(&posted.session.token, note);
+    posted.session.flash(&state, note).await;
     Ok(see_other(ADMINS_URL))
 }

@@ -7,8 +7,6 @@
 //! query strings and form fields, never in the path: imported identifiers
 //! may hold any printable character.
 
-use std::time::Instant;
-
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -220,7 +218,7 @@ async fn generate(State(state): State<AppState>, posted: Posted) -> UiResult {
             client_ids: input.client_ids.unwrap_or_default(),
         };
         let (admin, description) = (posted.form.get("admin"), posted.form.get("description"));
-        let manager = &state.manager;
+        let manager = posted.session.acting(&state);
         let generated = manager
             .generate_credential_with_ids(admin, description, &role_ids, lifecycle)
             .await?;
@@ -229,14 +227,13 @@ async fn generate(State(state): State<AppState>, posted: Posted) -> UiResult {
     .await;
     match result {
         Ok((credential, secret)) => {
-            let (token, now) = (&posted.session.token, Instant::now());
-            state.ui.sessions.put_secret(
-                token,
-                &credential.identifier,
-                secret.expose(),
-                SecretKind::Generated,
-                now,
-            );
+            let token = &posted.session.token;
+            let (identifier, kind) = (&credential.identifier, SecretKind::Generated);
+            state
+                .ui
+                .sessions
+                .put_secret(token, identifier, secret.expose(), kind)
+                .await?;
             Ok(see_other(&created_url(&posted.form)))
         }
         Err(FormError { field, error: e }) if is_user_error(&e) => {
@@ -266,18 +263,15 @@ async fn created(
     RawQuery(query): RawQuery,
 ) -> UiResult {
     let query = FormData::parse(query.unwrap_or_default().as_bytes());
-    let Some(new) = state
-        .ui
-        .sessions
-        .take_secret(&session.token, Instant::now())
-    else {
+    let taken = state.ui.sessions.take_secret(&session.token).await?;
+    let Some(new) = taken.filter(|new| new.kind != SecretKind::ApiToken) else {
         let note =
             "A credential's secret is shown only once, right after it is generated or rotated.";
-        state.ui.sessions.set_flash(&session.token, note);
+        state.ui.sessions.set_flash(&session.token, note).await;
         return Ok(see_other(CREDENTIALS_URL));
     };
     let (rotated, old_until) = match new.kind {
-        SecretKind::Generated => (false, None),
+        SecretKind::Generated | SecretKind::ApiToken => (false, None),
         SecretKind::Rotated { old_until } => (true, old_until.map(stamp)),
     };
     let view = SecretView {
@@ -385,8 +379,9 @@ async fn update(State(state): State<AppState>, posted: Posted) -> UiResult {
             client_ids: input.client_ids,
             ..CredentialEdit::default()
         };
-        Ok(state
-            .manager
+        Ok(posted
+            .session
+            .acting(&state)
             .edit_credential_by_id(credential.id, edit)
             .await?)
     }
@@ -401,7 +396,7 @@ async fn update(State(state): State<AppState>, posted: Posted) -> UiResult {
             if !standing.allows_any(credential.roles.iter().map(|r| r.id)) {
                 note.push_str(" No role of it allows an action: every call it makes is refused.");
             }
-            state.ui.sessions.set_flash(&posted.session.token, note);
+            posted.session.flash(&state, note).await;
             Ok(see_other(&back_to(&posted.form)))
         }
         Err(FormError { field, error: e }) if is_user_error(&e) => {
@@ -424,8 +419,9 @@ async fn update(State(state): State<AppState>, posted: Posted) -> UiResult {
 /// In-place description edit: JSON for our script, a redirect otherwise.
 async fn update_description(State(state): State<AppState>, posted: Posted) -> Response {
     let identifier = posted.form.get("identifier");
-    let result = state
-        .manager
+    let result = posted
+        .session
+        .acting(&state)
         .edit_credential(
             identifier,
             CredentialEdit {
@@ -449,14 +445,15 @@ async fn update_description(State(state): State<AppState>, posted: Posted) -> Re
         }
         (Ok(c), false) => {
             let note = format!("Description of API credential {} saved.", c.identifier);
-            state.ui.sessions.set_flash(&posted.session.token, note);
+            posted.session.flash(&state, note).await;
             see_other(&back_to(&posted.form))
         }
         (Err(e), false) if is_user_error(&e) => {
             state
                 .ui
                 .sessions
-                .set_flash(&posted.session.token, capitalize(&e.to_string()));
+                .set_flash(&posted.session.token, capitalize(&e.to_string()))
+                .await;
             see_other(&back_to(&posted.form))
         }
         (Err(e), false) => super::render::UiError(e).into_response(),
@@ -528,12 +525,13 @@ async fn confirm_on_credential(
 }
 
 async fn delete(State(state): State<AppState>, posted: Posted) -> UiResult {
-    let credential = state
-        .manager
+    let credential = posted
+        .session
+        .acting(&state)
         .delete_credential(posted.form.get("identifier"))
         .await?;
     let note = format!("API credential {} deleted.", credential.identifier);
-    state.ui.sessions.set_flash(&posted.session.token, note);
+    posted.session.flash(&state, note).await;
     Ok(see_other(&back_to(&posted.form)))
 }
 
@@ -598,8 +596,9 @@ async fn rotate(State(state): State<AppState>, posted: Posted) -> UiResult {
     let credential = state.manager.credential(identifier).await?;
     let result: Result<_, FormError> = async {
         let overlap = lifecycle::parse_overlap(posted.form.get("overlap"))?;
-        let rotated = state
-            .manager
+        let rotated = posted
+            .session
+            .acting(&state)
             .rotate_credential(&credential.identifier, overlap)
             .await?;
         Ok(rotated)
@@ -607,13 +606,12 @@ async fn rotate(State(state): State<AppState>, posted: Posted) -> UiResult {
     .await;
     match result {
         Ok((credential, secret, old_until)) => {
-            state.ui.sessions.put_secret(
-                &posted.session.token,
-                &credential.identifier,
-                secret.expose(),
-                SecretKind::Rotated { old_until },
-                Instant::now(),
-            );
+            let (identifier, kind) = (&credential.identifier, SecretKind::Rotated { old_until });
+            state
+                .ui
+                .sessions
+                .put_secret(&posted.session.token, identifier, secret.expose(), kind)
+                .await?;
             Ok(see_other(&created_url(&posted.form)))
         }
         Err(FormError { error: e, .. }) if is_user_error(&e) => {
@@ -646,8 +644,9 @@ async fn confirm_disable(
 }
 
 async fn set_enabled(state: AppState, posted: Posted, enabled: bool) -> UiResult {
-    let credential = state
-        .manager
+    let credential = posted
+        .session
+        .acting(&state)
         .set_credential_enabled(posted.form.get("identifier"), enabled)
         .await?;
     let note = if !enabled {
@@ -668,7 +667,7 @@ async fn set_enabled(state: AppState, posted: Posted, enabled: bool) -> UiResult
     } else {
         format!("API credential {} enabled.", credential.identifier)
     };
-    state.ui.sessions.set_flash(&posted.session.token, note);
+    posted.session.flash(&state, note).await;
     Ok(see_other(&back_to(&posted.form)))
 }
 

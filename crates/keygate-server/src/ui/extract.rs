@@ -1,9 +1,8 @@
 //! Request guards: [`Authed`] for pages that need a logged-in admin (the
-//! session is re-checked against the admin's current state, so disabling or
-//! removing an admin ends its sessions at once) and [`Posted`] for
+//! session is looked up in the database with the admin's current state, so
+//! disabling or removing an admin ends its sessions at once, on every
+//! instance) and [`Posted`] for
 //! state-changing requests, which also need the session's CSRF token.
-
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -39,8 +38,8 @@ pub fn is_fetch(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"fetch"))
 }
 
-/// The request's session if it is live and its admin still exists, has the
-/// same id and is enabled; a dead session is ended on the spot.
+/// The request's session if it is live and its admin still exists and is
+/// enabled; a dead session is ended on the spot.
 pub async fn current_session(
     headers: &HeaderMap,
     state: &AppState,
@@ -48,17 +47,7 @@ pub async fn current_session(
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let Some(session) = state.ui.sessions.touch(&token, Instant::now()) else {
-        return Ok(None);
-    };
-    match state.manager.admin(&session.username).await {
-        Ok(admin) if admin.enabled && admin.id == session.admin_id => Ok(Some(session)),
-        Ok(_) | Err(keygate_store::Error::NotFound(_)) => {
-            state.ui.sessions.end(&token);
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(state.ui.sessions.touch(&token).await?)
 }
 
 /// The answer without a live session: JSON for our script, else the login
@@ -91,7 +80,13 @@ impl FromRequestParts<AppState> for Authed {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match current_session(&parts.headers, state).await {
-            Ok(Some(session)) => Ok(Authed(session)),
+            Ok(Some(mut session)) => {
+                let trusted = &state.config().trusted_proxies;
+                let address =
+                    crate::client_ip::client_ip(&parts.extensions, &parts.headers, trusted);
+                session.address = address.map(|ip| ip.to_string());
+                Ok(Authed(session))
+            }
             Ok(None) => Err(login_required(parts, state)),
             Err(e) => Err(e.into_response()),
         }

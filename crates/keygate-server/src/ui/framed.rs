@@ -38,7 +38,7 @@ pub async fn with_navigation(
         return response;
     };
     let page = MessagePage {
-        chrome: Chrome::for_session(&state, &session, &said.title, ""),
+        chrome: Chrome::for_session(&state, &session, &said.title, "").await,
         message: said.text,
         back: "/admin/",
     };

@@ -1,12 +1,26 @@
 //! Searching, filtering, natural ordering and paging of the API Roles and
-//! API Credentials lists (all server-side, driven by the query string).
+//! API Credentials tabs, driven by the query string and done in the store
+//! (issue 12: lists that scale): a tab asks for one page and its count,
+//! never for the whole table. The rules themselves (natural order, when a
+//! credential counts as unused) live in [`keygate_core::listing`], which
+//! the database's sort keys and filters follow too.
 
-use std::cmp::Ordering;
+use keygate_store::{CredentialQuery, CredentialSort, CredentialState, RoleQuery};
 
-use keygate_core::model::{Credential, Role};
+use super::page::{ApiCredentialsPage, SortKey, PAGE_SIZE};
+use super::render::UiError;
+use super::time::now_secs;
+use super::views::{CredentialRow, RoleRow, Standing};
+use crate::AppState;
+
+pub use keygate_core::listing::natural_cmp;
 
 /// Roles per page of the roles table.
 pub const ROLE_PAGE_SIZE: usize = 25;
+
+/// Roles no credential holds named by the credentials tab's notice; the
+/// rest are counted.
+pub const UNHELD_SHOWN: u32 = 5;
 
 /// The credentials state filter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,6 +34,8 @@ pub enum StateFilter {
     Disabled,
     /// Enabled but past its expiry.
     Expired,
+    /// Not used for 90 days (or never, and created that long ago).
+    Unused,
 }
 
 impl StateFilter {
@@ -29,6 +45,7 @@ impl StateFilter {
             "enabled" => Self::Enabled,
             "disabled" => Self::Disabled,
             "expired" => Self::Expired,
+            "unused" => Self::Unused,
             _ => Self::All,
         }
     }
@@ -40,130 +57,203 @@ impl StateFilter {
             Self::Enabled => "enabled",
             Self::Disabled => "disabled",
             Self::Expired => "expired",
+            Self::Unused => "unused",
         }
     }
 
-    /// Whether `credential` passes at `now`.
-    pub fn admits(self, credential: &Credential, now: i64) -> bool {
-        let lifecycle = &credential.lifecycle;
+    /// The store's state filter.
+    fn state(self) -> Option<CredentialState> {
         match self {
-            Self::All => true,
-            Self::Enabled => lifecycle.enabled && !lifecycle.expired_at(now),
-            Self::Disabled => !lifecycle.enabled,
-            Self::Expired => lifecycle.enabled && lifecycle.expired_at(now),
+            Self::All => None,
+            Self::Enabled => Some(CredentialState::Enabled),
+            Self::Disabled => Some(CredentialState::Disabled),
+            Self::Expired => Some(CredentialState::Expired),
+            Self::Unused => Some(CredentialState::Unused),
         }
     }
 }
 
-/// Whether the credential matches the search text (identifier,
-/// description, admin, role name or client id; case-insensitive).
-pub fn credential_matches(credential: &Credential, needle: &str) -> bool {
-    let needle = needle.trim().to_lowercase();
-    if needle.is_empty() {
-        return true;
-    }
-    let has = |text: &str| text.to_lowercase().contains(&needle);
-    has(&credential.identifier)
-        || has(&credential.description)
-        || has(&credential.admin)
-        || credential.roles.iter().any(|r| has(&r.name))
-        || credential
-            .lifecycle
-            .client_ids
-            .iter()
-            .any(|id| id.0.to_string() == needle.trim_start_matches('#'))
-}
-
-/// Whether the role matches the search text (name or description).
-pub fn role_matches(role: &Role, needle: &str) -> bool {
-    let needle = needle.trim().to_lowercase();
-    needle.is_empty()
-        || role.name.to_lowercase().contains(&needle)
-        || role.description.to_lowercase().contains(&needle)
-}
-
-/// Natural order: case-insensitive, runs of digits compared as numbers
-/// ("Role 2" before "Role 10").
-pub fn natural_cmp(a: &str, b: &str) -> Ordering {
-    let (mut x, mut y) = (a.chars().peekable(), b.chars().peekable());
-    loop {
-        match (x.peek().copied(), y.peek().copied()) {
-            (None, None) => return a.cmp(b),
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
-                let order = compare_numbers(&digits(&mut x), &digits(&mut y));
-                if order != Ordering::Equal {
-                    return order;
-                }
-            }
-            (Some(c), Some(d)) => {
-                let order = c.to_lowercase().cmp(d.to_lowercase());
-                if order != Ordering::Equal {
-                    return order;
-                }
-                x.next();
-                y.next();
-            }
-        }
+/// The store's order for a sort column.
+fn store_sort(key: SortKey) -> CredentialSort {
+    match key {
+        SortKey::Identifier => CredentialSort::Identifier,
+        SortKey::Admin => CredentialSort::Admin,
+        SortKey::LastAccess => CredentialSort::LastAccess,
+        SortKey::Created => CredentialSort::Created,
     }
 }
 
-fn digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> String {
-    let mut run = String::new();
-    while let Some(c) = chars.next_if(char::is_ascii_digit) {
-        run.push(c);
-    }
-    run
-}
-
-fn compare_numbers(a: &str, b: &str) -> Ordering {
-    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
-/// Roles in natural order of their names.
-pub fn sort_roles(roles: &mut [Role]) {
-    roles.sort_by(|a, b| natural_cmp(&a.name, &b.name));
-}
-
-/// One page of a list.
-pub struct Paged<T> {
-    /// The rows of the page, with their index in the whole list.
-    pub rows: Vec<(usize, T)>,
-    /// The 1-based page shown (clamped to the pages there are).
+/// Where a page lies in a list of `total` rows, `size` per page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// The 1-based page (clamped to the pages there are).
     pub page: usize,
-    /// Rows in all.
-    pub total: usize,
     /// Pages in all (at least 1).
     pub pages: usize,
-    /// 1-based index of the first row shown (0 when none).
-    pub first: usize,
-    /// Index of the last row shown.
-    pub last: usize,
+    /// Rows to skip.
+    pub offset: usize,
 }
 
-/// Page `page` (1-based, clamped) of `items`, `size` per page.
-pub fn paginate<T>(items: Vec<T>, page: usize, size: usize) -> Paged<T> {
-    let total = items.len();
-    let pages = total.div_ceil(size).max(1);
-    let page = page.clamp(1, pages);
-    let start = (page - 1) * size;
-    let rows: Vec<(usize, T)> = items
-        .into_iter()
-        .enumerate()
-        .skip(start)
-        .take(size)
-        .collect();
-    let first = if rows.is_empty() { 0 } else { start + 1 };
-    Paged {
-        page,
-        total,
-        pages,
-        first,
-        last: start + rows.len(),
-        rows,
+impl Window {
+    /// Page `page` (1-based, clamped) of `total` rows.
+    pub fn new(page: usize, total: usize, size: usize) -> Self {
+        let pages = total.div_ceil(size).max(1);
+        let page = page.clamp(1, pages);
+        Self {
+            page,
+            pages,
+            offset: (page - 1) * size,
+        }
     }
+
+    /// 1-based index of the first of `shown` rows (0 when none), and of
+    /// the last.
+    pub fn range(self, shown: usize) -> (usize, usize) {
+        let first = if shown == 0 { 0 } else { self.offset + 1 };
+        (first, self.offset + shown)
+    }
+}
+
+/// Roles no credential holds, as the credentials tab's notice names them.
+pub struct UnheldRoles {
+    /// The first few names, in natural order, with a link to each on the
+    /// roles tab.
+    pub shown: Vec<(String, String)>,
+    /// How many are not named.
+    pub more: u64,
+    /// How many there are.
+    pub total: u64,
+}
+
+impl UnheldRoles {
+    /// "1 API role is" / "3 API roles are".
+    pub fn heading(&self) -> String {
+        if self.total == 1 {
+            "1 API role is held by no credential:".to_string()
+        } else {
+            format!("{} API roles are held by no credential:", self.total)
+        }
+    }
+}
+
+/// The URL of the roles tab searching for `name`.
+fn role_search_url(name: &str) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("tab", "roles")
+        .append_pair("q", name)
+        .finish();
+    format!("/admin/api-credentials?{query}")
+}
+
+/// The roles tab's rows: searched and paged in the store, in natural
+/// order of the names.
+pub async fn fill_roles(state: &AppState, page: &mut ApiCredentialsPage) -> Result<(), UiError> {
+    let list = &mut page.list;
+    let mut query = RoleQuery {
+        search: list.q.clone(),
+        unheld: list.unheld,
+        limit: ROLE_PAGE_SIZE as u32,
+        ..RoleQuery::default()
+    };
+    let mut window = Window::new(list.page, usize::MAX, ROLE_PAGE_SIZE);
+    query.offset = window.offset as u64;
+    let mut found = state.manager.roles_page(&query).await?;
+    let total = usize::try_from(found.total).unwrap_or(usize::MAX);
+    let clamped = Window::new(list.page, total, ROLE_PAGE_SIZE);
+    window.pages = clamped.pages;
+    if clamped.page != window.page {
+        // Past the last page: show the last one instead.
+        window = clamped;
+        query.offset = window.offset as u64;
+        found = state.manager.roles_page(&query).await?;
+    }
+    let usage = state.manager.role_usage().await?;
+    let catalog = state.manager.catalog();
+    list.page = window.page;
+    (page.total, page.pages) = (total, window.pages);
+    (page.first, page.last) = window.range(found.roles.len());
+    page.roles = found
+        .roles
+        .iter()
+        .map(|r| {
+            let used_by = usage.get(&r.id).copied().unwrap_or(0);
+            RoleRow::new(r, &catalog, list.view == Some(r.id.0), used_by)
+        })
+        .collect();
+    Ok(())
+}
+
+/// The credentials tab's rows: searched, filtered, sorted, counted and
+/// paged in the store (the page holding the highlighted credential when
+/// there is one), and the roles no credential holds.
+pub async fn fill_credentials(
+    state: &AppState,
+    page: &mut ApiCredentialsPage,
+) -> Result<(), UiError> {
+    let now = now_secs();
+    let list = &mut page.list;
+    let mut query = CredentialQuery {
+        search: list.q.clone(),
+        state: list.state.state(),
+        now,
+        sort: store_sort(list.sort),
+        desc: list.desc,
+        limit: PAGE_SIZE as u32,
+        ..CredentialQuery::default()
+    };
+    if let Some(hl) = list.highlight.as_deref() {
+        if let Some(at) = state.manager.credential_position(&query, hl).await? {
+            list.page = usize::try_from(at).unwrap_or(usize::MAX) / PAGE_SIZE + 1;
+        }
+    }
+    let mut window = Window::new(list.page, usize::MAX, PAGE_SIZE);
+    query.offset = window.offset as u64;
+    let mut found = state.manager.credentials_page(&query).await?;
+    let total = usize::try_from(found.total).unwrap_or(usize::MAX);
+    let clamped = Window::new(list.page, total, PAGE_SIZE);
+    window.pages = clamped.pages;
+    if clamped.page != window.page {
+        window = clamped;
+        query.offset = window.offset as u64;
+        found = state.manager.credentials_page(&query).await?;
+    }
+    // Admins and roles decide whether a credential can work at all; both
+    // lists are short beside the credentials.
+    let admins = state.manager.list_admins().await?;
+    let roles = state.manager.list_roles().await?;
+    let standing = Standing::new(&admins, &roles, &state.manager.catalog());
+    list.page = window.page;
+    (page.total, page.pages) = (total, window.pages);
+    (page.first, page.last) = window.range(found.credentials.len());
+    let describe = list.describe.as_deref();
+    page.credentials = found
+        .credentials
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let describing = describe == Some(c.identifier.as_str());
+            CredentialRow::new(c, window.offset + i, describing, now, &standing)
+        })
+        .collect();
+    page.unheld = unheld_roles(state).await?;
+    Ok(())
+}
+
+/// The roles no credential holds (`None` when every role is held).
+async fn unheld_roles(state: &AppState) -> Result<Option<UnheldRoles>, UiError> {
+    let found = state.manager.unheld_roles(UNHELD_SHOWN).await?;
+    if found.total == 0 {
+        return Ok(None);
+    }
+    Ok(Some(UnheldRoles {
+        more: found.total.saturating_sub(found.roles.len() as u64),
+        total: found.total,
+        shown: found
+            .roles
+            .iter()
+            .map(|r| (r.name.clone(), role_search_url(&r.name)))
+            .collect(),
+    }))
 }
 
 #[cfg(test)]
@@ -179,12 +269,34 @@ mod tests {
 
     #[test]
     fn paging_clamps() {
-        let paged = paginate((0..60).collect(), 9, 25);
+        let window = Window::new(9, 60, 25);
+        assert_eq!((window.page, window.pages, window.offset), (3, 3, 50));
+        assert_eq!(window.range(10), (51, 60));
+        let empty = Window::new(0, 0, 25);
+        assert_eq!((empty.page, empty.pages, empty.range(0)), (1, 1, (0, 0)));
+        let unknown = Window::new(4, usize::MAX, 25);
+        assert_eq!(unknown.offset, 75, "before the count is known");
+    }
+
+    #[test]
+    fn state_parameters_round_trip() {
+        for state in ["", "enabled", "disabled", "expired", "unused"] {
+            assert_eq!(StateFilter::parse(state).as_str(), state);
+        }
+        assert_eq!(StateFilter::parse("bogus"), StateFilter::All);
+    }
+
+    #[test]
+    fn unheld_notice_names_links_safely() {
         assert_eq!(
-            (paged.page, paged.pages, paged.first, paged.last),
-            (3, 3, 51, 60)
+            role_search_url("a&b c"),
+            "/admin/api-credentials?tab=roles&q=a%26b+c"
         );
-        let empty = paginate(Vec::<u8>::new(), 0, 25);
-        assert_eq!((empty.page, empty.pages, empty.first), (1, 1, 0));
+        let one = UnheldRoles {
+            shown: vec![],
+            more: 0,
+            total: 1,
+        };
+        assert_eq!(one.heading(), "1 API role is held by no credential:");
     }
 }

@@ -175,13 +175,10 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> UiResult
     };
     state.ui.throttle.succeeded(&keys);
     if let Some(previous) = cookie(&headers, SESSION_COOKIE) {
-        state.ui.sessions.end(&previous);
+        state.ui.sessions.end(&previous).await?;
     }
     tracing::info!(username = %admin.username, "admin UI: login");
-    let token = state
-        .ui
-        .sessions
-        .create(admin.id, &admin.username, Instant::now());
+    let token = state.ui.sessions.create(admin.id).await?;
     let secure = state.config().secure_cookies;
     let mut response = see_other(&safe_next(form.get("next")).unwrap_or_else(|| HOME.into()));
     for value in [
@@ -195,13 +192,13 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> UiResult
     Ok(response)
 }
 
-/// `POST /admin/logout`: ends the session for good.
-pub async fn logout(State(state): State<AppState>, posted: Posted) -> Response {
-    state.ui.sessions.end(&posted.session.token);
+/// `POST /admin/logout`: ends the session for good, on every instance.
+pub async fn logout(State(state): State<AppState>, posted: Posted) -> UiResult {
+    state.ui.sessions.end(&posted.session.token).await?;
     let mut response = see_other("/admin/login?logged_out=1");
     let clear = set_cookie(SESSION_COOKIE, None, state.config().secure_cookies);
     if let Ok(value) = clear.parse() {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
-    response
+    Ok(response)
 }

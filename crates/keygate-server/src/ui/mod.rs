@@ -6,14 +6,17 @@
 //! `assets/app.js` only adds comfort: the permission picker's category menu,
 //! select-all and counts, the copy button, in-place description edits.
 //!
-//! Security: argon2id logins with throttling ([`throttle`]), in-memory
-//! sessions re-checked against the admin's state on every request
-//! ([`session`]), a CSRF token on every state-changing request
+//! Security: argon2id logins with throttling ([`throttle`]), sessions in
+//! the database shared by every instance and re-checked against the admin's
+//! state on every request ([`session`]), a CSRF token on every state-changing request
 //! ([`extract`]), auto-escaped templates and strict headers ([`assets`]).
 
 mod a11y;
 mod admins;
 mod assets;
+mod audit;
+mod chart;
+mod credential_page;
 mod credentials;
 mod extract;
 mod form;
@@ -30,6 +33,7 @@ mod session;
 mod sort_menu;
 mod throttle;
 mod time;
+mod tokens;
 mod views;
 mod words;
 
@@ -40,17 +44,26 @@ use axum::Router;
 use crate::AppState;
 
 pub use framed::with_navigation;
-pub use session::Sessions;
+pub use session::{prune_loop as prune_sessions_loop, Sessions};
 pub use throttle::LoginThrottle;
 
-/// The admin UI's own state: sessions and login throttling (in memory, so
-/// a restart logs everyone out).
-#[derive(Default)]
+/// The admin UI's own state: sessions (in the database, shared by every
+/// instance) and login throttling (in memory, per instance).
 pub struct UiState {
     /// Logged-in sessions.
     pub sessions: Sessions,
     /// Failed-login bookkeeping.
     pub throttle: LoginThrottle,
+}
+
+impl UiState {
+    /// Sessions kept through `manager`, no failed logins yet.
+    pub fn new(manager: keygate_store::Manager) -> Self {
+        Self {
+            sessions: Sessions::new(manager),
+            throttle: LoginThrottle::default(),
+        }
+    }
 }
 
 /// Routes of the admin UI, with the UI's security headers on every answer.
@@ -64,6 +77,9 @@ pub fn router() -> Router<AppState> {
         .merge(roles::router())
         .merge(credentials::router())
         .merge(admins::router())
+        .merge(tokens::router())
+        .merge(audit::router())
+        .merge(credential_page::router())
         .route("/admin/assets/{file}", get(assets::serve))
         .route(
             "/admin/{*rest}",

@@ -4,16 +4,15 @@
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use keygate_core::model::Credential;
 
 use super::extract::Authed;
 use super::form::FormData;
 use super::lifecycle::LifecycleForm;
-use super::listing::{self, StateFilter, ROLE_PAGE_SIZE};
-use super::render::{html, Chrome, UiError, UiResult};
+use super::listing::{self, StateFilter, UnheldRoles};
+use super::render::{html, Chrome, UiResult};
 use super::session::Session;
-use super::time::{now_secs, Stamp};
-use super::views::{Choice, Confirm, CredentialRow, Picker, RoleRow, Standing};
+use super::time::Stamp;
+use super::views::{Choice, Confirm, CredentialRow, Picker, RoleRow};
 use crate::AppState;
 
 /// Credentials per page of the table.
@@ -83,6 +82,8 @@ pub struct ListQuery {
     pub state: StateFilter,
     /// Credential to show and highlight (`hl`): its page is shown.
     pub highlight: Option<String>,
+    /// Roles tab: only the roles no credential holds (`unheld=1`).
+    pub unheld: bool,
 }
 
 impl ListQuery {
@@ -90,8 +91,9 @@ impl ListQuery {
     pub fn parse(raw: Option<&str>) -> Self {
         let form = FormData::parse(raw.unwrap_or("").as_bytes());
         let sort = SortKey::parse(form.get("sort")).unwrap_or(SortKey::Created);
+        let credentials = form.get("tab") == "credentials";
         Self {
-            credentials: form.get("tab") == "credentials",
+            credentials,
             sort,
             desc: match form.get("dir") {
                 "asc" => false,
@@ -106,6 +108,7 @@ impl ListQuery {
             q: form.get("q").trim().chars().take(200).collect(),
             state: StateFilter::parse(form.get("state")),
             highlight: form.has("hl").then(|| form.get("hl").to_string()),
+            unheld: !credentials && form.get("unheld") == "1",
         }
     }
 
@@ -149,6 +152,9 @@ impl ListQuery {
         if self.credentials && self.state != StateFilter::All {
             params.push(("state", self.state.as_str().to_string()));
         }
+        if !self.credentials && self.unheld {
+            params.push(("unheld", "1".to_string()));
+        }
         params
     }
 
@@ -163,7 +169,7 @@ impl ListQuery {
 
     /// Whether a search or a state filter narrows the list.
     pub fn is_filtered(&self) -> bool {
-        !self.q.is_empty() || self.state != StateFilter::All
+        !self.q.is_empty() || self.state != StateFilter::All || self.unheld
     }
 
     /// The URL of page `page` of this list state.
@@ -317,6 +323,8 @@ pub struct ApiCredentialsPage {
     pub last: usize,
     /// The configured default rate limit, if any.
     pub default_rate: Option<String>,
+    /// Credentials tab: the roles no credential holds, if any.
+    pub unheld: Option<UnheldRoles>,
     /// The open dialog.
     pub dialog: Dialog,
 }
@@ -394,9 +402,8 @@ pub async fn render(
     dialog: Dialog,
     status: StatusCode,
 ) -> UiResult {
-    let catalog = state.manager.catalog();
     let mut page = ApiCredentialsPage {
-        chrome: Chrome::for_session(state, session, "API Credentials", "credentials"),
+        chrome: Chrome::for_session(state, session, "API Credentials", "credentials").await,
         csrf: session.csrf.clone(),
         roles: Vec::new(),
         credentials: Vec::new(),
@@ -405,76 +412,16 @@ pub async fn render(
         first: 0,
         last: 0,
         default_rate: state.config().rate_limit.default.map(|r| r.to_string()),
+        unheld: None,
         dialog,
         list,
     };
     if page.list.credentials {
-        fill_credentials(state, &mut page).await?;
+        listing::fill_credentials(state, &mut page).await?;
     } else {
-        let mut roles = state.manager.list_roles().await?;
-        let usage = state.manager.role_usage().await?;
-        roles.retain(|r| listing::role_matches(r, &page.list.q));
-        listing::sort_roles(&mut roles);
-        let paged = listing::paginate(roles, page.list.page, ROLE_PAGE_SIZE);
-        page.list.page = paged.page;
-        (page.total, page.pages) = (paged.total, paged.pages);
-        (page.first, page.last) = (paged.first, paged.last);
-        page.roles = paged
-            .rows
-            .iter()
-            .map(|(_, r)| {
-                let used_by = usage.get(&r.id).copied().unwrap_or(0);
-                RoleRow::new(r, &catalog, page.list.view == Some(r.id.0), used_by)
-            })
-            .collect();
+        listing::fill_roles(state, &mut page).await?;
     }
     Ok(html(status, &page))
-}
-
-/// The credentials tab's rows: searched, filtered, sorted, paged (the
-/// page holding the highlighted credential when there is one).
-async fn fill_credentials(state: &AppState, page: &mut ApiCredentialsPage) -> Result<(), UiError> {
-    let now = now_secs();
-    let list = &mut page.list;
-    let mut all = state.manager.list_credentials(None).await?;
-    let admins = state.manager.list_admins().await?;
-    let roles = state.manager.list_roles().await?;
-    let standing = Standing::new(&admins, &roles, &state.manager.catalog());
-    all.retain(|c| list.state.admits(c, now) && listing::credential_matches(c, &list.q));
-    sort(&mut all, list.sort, list.desc);
-    if let Some(at) = list
-        .highlight
-        .as_deref()
-        .and_then(|hl| all.iter().position(|c| c.identifier == hl))
-    {
-        list.page = at / PAGE_SIZE + 1;
-    }
-    let paged = listing::paginate(all, list.page, PAGE_SIZE);
-    list.page = paged.page;
-    (page.total, page.pages) = (paged.total, paged.pages);
-    (page.first, page.last) = (paged.first, paged.last);
-    let describe = list.describe.as_deref();
-    page.credentials = paged
-        .rows
-        .iter()
-        .map(|(i, c)| {
-            let describing = describe == Some(c.identifier.as_str());
-            CredentialRow::new(c, *i, describing, now, &standing)
-        })
-        .collect();
-    Ok(())
-}
-
-fn sort(credentials: &mut [Credential], key: SortKey, desc: bool) {
-    match key {
-        SortKey::Identifier => credentials.sort_by(|a, b| a.identifier.cmp(&b.identifier)),
-        SortKey::Admin => credentials.sort_by(|a, b| a.admin.cmp(&b.admin)),
-        SortKey::LastAccess => credentials.sort_by_key(|c| c.last_access),
-        SortKey::Created => credentials.sort_by_key(|c| (c.created_at, c.id)),
-    }
-    if desc {
-        credentials.reverse();
-    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub struct Chrome {
 
 impl Chrome {
     /// Chrome for a logged-in page; takes the session's pending notice.
-    pub fn for_session(
+    pub async fn for_session(
         state: &AppState,
         session: &Session,
         title: &str,
@@ -49,7 +49,7 @@ impl Chrome {
                 csrf: session.csrf.clone(),
             }),
             active,
-            flash: state.ui.sessions.take_flash(&session.token),
+            flash: state.ui.sessions.take_flash(&session.token).await,
             version: assets::version(),
         }
     }

@@ -122,14 +122,14 @@ async fn create(State(state): State<AppState>, posted: Posted) -> UiResult {
         actions: posted.form.all("actions"),
         categories: Vec::new(),
     };
-    match state.manager.create_role(input).await {
+    match posted.session.acting(&state).create_role(input).await {
         Ok(role) => {
             let note = format!(
                 "API role “{}” created with {}.",
                 role.name,
                 super::words::count(role.actions.len(), "action")
             );
-            state.ui.sessions.set_flash(&posted.session.token, note);
+            posted.session.flash(&state, note).await;
             Ok(see_other(&back_to(&posted.form)))
         }
         Err(e) if is_user_error(&e) => {
@@ -172,14 +172,19 @@ async fn update(State(state): State<AppState>, Path(id): Path<String>, posted: P
         set_actions: Some(posted.form.all("actions")),
         ..RoleEdit::default()
     };
-    match state.manager.edit_role_by_id(id, edit).await {
+    match posted
+        .session
+        .acting(&state)
+        .edit_role_by_id(id, edit)
+        .await
+    {
         Ok(role) => {
             let note = format!(
                 "API role “{}” saved with {}.",
                 role.name,
                 super::words::count(role.actions.len(), "action")
             );
-            state.ui.sessions.set_flash(&posted.session.token, note);
+            posted.session.flash(&state, note).await;
             Ok(see_other(&back_to(&posted.form)))
         }
         Err(e @ keygate_store::Error::NotFound(_)) => Err(e.into()),
@@ -266,8 +271,12 @@ async fn stranded(
 
 async fn delete(State(state): State<AppState>, Path(id): Path<String>, posted: Posted) -> UiResult {
     let role = state.manager.role_by_id(role_id(&id)?).await?;
-    state.manager.delete_role_by_id(role.id).await?;
+    posted
+        .session
+        .acting(&state)
+        .delete_role_by_id(role.id)
+        .await?;
     let note = format!("API role “{}” deleted.", role.name);
-    state.ui.sessions.set_flash(&posted.session.token, note);
+    posted.session.flash(&state, note).await;
     Ok(see_other(&back_to(&posted.form)).into_response())
 }

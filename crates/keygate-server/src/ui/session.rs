@@ -1,55 +1,26 @@
-//! Admin sessions: random tokens held in memory, with an idle and an
-//! absolute lifetime, a CSRF token each, and one-time messages (the flash
-//! notice and the new secret, which must never be shown twice).
+//! Admin sessions, kept in the database through the manager (see
+//! `keygate_store`'s session module) so every instance on it shares them: a
+//! random token in the cookie, an idle and an absolute lifetime, a CSRF
+//! token each, and one-time messages (the flash notice and the new secret,
+//! which must never be shown twice). The database holds only the token's
+//! hash, and the new secret only sealed with a key derived from the token.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::header::{HeaderMap, COOKIE};
 use keygate_core::model::AdminId;
+use keygate_store::Manager;
+use tokio::sync::watch;
+
+pub use keygate_store::{NewSecret, SecretKind};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "keygate_session";
 /// Name of the cookie holding the login form's CSRF token.
 pub const LOGIN_COOKIE: &str = "keygate_login";
-/// A session ends after this long without a request.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// A session ends this long after login, however busy.
-pub const ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
-/// A new secret not displayed within this time is dropped.
-const SECRET_TTL: Duration = Duration::from_secs(10 * 60);
-
-/// Where a secret waiting to be shown came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SecretKind {
-    /// A newly generated credential.
-    Generated,
-    /// A rotation; the old secret works until then (unix seconds), or
-    /// stopped at once (`None`).
-    Rotated {
-        /// When the old secret stops.
-        old_until: Option<i64>,
-    },
-}
-
-/// A credential's identifier and secret, waiting to be shown once.
-#[derive(Clone)]
-pub struct NewSecret {
-    /// The credential's identifier.
-    pub identifier: String,
-    /// The secret in the clear.
-    pub secret: String,
-    /// Generated or rotated.
-    pub kind: SecretKind,
-    created: Instant,
-}
-
-impl std::fmt::Debug for NewSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "NewSecret({}, <redacted>)", self.identifier)
-    }
-}
+/// How often expired sessions and unshown secrets are deleted (also at
+/// every login); a lookup refuses them in between.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// What a request learns about its session.
 #[derive(Clone, Debug)]
@@ -62,130 +33,115 @@ pub struct Session {
     pub username: String,
     /// The token every state-changing request must carry.
     pub csrf: String,
+    /// The address the request came from (as `trusted_proxies` tell it),
+    /// recorded with every change the admin makes; set by the extractor.
+    pub address: Option<String>,
 }
 
-struct Entry {
-    admin_id: AdminId,
-    username: String,
-    csrf: String,
-    created: Instant,
-    last_seen: Instant,
-    flash: Option<String>,
-    secret: Option<NewSecret>,
-}
+impl Session {
+    /// The manager acting as this admin from this request's address: every
+    /// change made through it is audited in the admin's name.
+    pub fn acting(&self, state: &crate::AppState) -> keygate_store::Manager {
+        let actor = keygate_core::audit::Actor::admin(&self.username, self.address.clone());
+        state.manager.acting_as(actor)
+    }
 
-impl Entry {
-    fn expired(&self, now: Instant) -> bool {
-        now.duration_since(self.last_seen) > IDLE_TIMEOUT
-            || now.duration_since(self.created) > ABSOLUTE_TIMEOUT
+    /// Sets the notice shown once on this session's next page.
+    pub async fn flash(&self, state: &crate::AppState, message: impl Into<String>) {
+        state.ui.sessions.set_flash(&self.token, message).await;
     }
 }
 
-/// Every live session.
-#[derive(Default)]
+/// Every session, in the database.
 pub struct Sessions {
-    entries: Mutex<HashMap<String, Entry>>,
+    manager: Manager,
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        // A panic while holding the lock cannot leave an entry half-written.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    /// Sessions kept through `manager`'s store.
+    pub fn new(manager: Manager) -> Self {
+        Self { manager }
     }
 
     /// Starts a session for this admin and returns its token.
-    pub fn create(&self, admin_id: AdminId, username: &str, now: Instant) -> String {
-        let token = new_token();
-        let mut entries = self.lock();
-        entries.retain(|_, e| !e.expired(now));
-        entries.insert(
-            token.clone(),
-            Entry {
-                admin_id,
-                username: username.to_string(),
-                csrf: new_token(),
-                created: now,
-                last_seen: now,
-                flash: None,
-                secret: None,
-            },
-        );
-        token
+    pub async fn create(&self, admin_id: AdminId) -> keygate_store::Result<String> {
+        self.manager.start_session(admin_id).await
     }
 
-    /// The live session with this token, marked as used now.
-    pub fn touch(&self, token: &str, now: Instant) -> Option<Session> {
-        let mut entries = self.lock();
-        let entry = entries.get_mut(token)?;
-        if entry.expired(now) {
-            entries.remove(token);
-            return None;
-        }
-        entry.last_seen = now;
-        Some(Session {
+    /// The live session with this token, marked as used now; an expired
+    /// session, or one of a disabled or removed admin, is none.
+    pub async fn touch(&self, token: &str) -> keygate_store::Result<Option<Session>> {
+        let live = self.manager.live_session(token).await?;
+        Ok(live.map(|live| Session {
             token: token.to_string(),
-            admin_id: entry.admin_id,
-            username: entry.username.clone(),
-            csrf: entry.csrf.clone(),
-        })
+            admin_id: live.admin_id,
+            username: live.username,
+            csrf: live.csrf,
+            address: None,
+        }))
     }
 
-    /// Ends one session.
-    pub fn end(&self, token: &str) {
-        self.lock().remove(token);
+    /// Ends one session, on every instance.
+    pub async fn end(&self, token: &str) -> keygate_store::Result<()> {
+        self.manager.end_session(token).await
     }
 
-    /// Ends every session of this admin except `keep` (after a password change).
-    pub fn end_others(&self, admin_id: AdminId, keep: Option<&str>) {
-        self.lock()
-            .retain(|token, e| e.admin_id != admin_id || Some(token.as_str()) == keep);
-    }
-
-    /// Number of live sessions (for tests and diagnostics).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether no session is live.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Sets the notice shown once on the next page.
-    pub fn set_flash(&self, token: &str, message: impl Into<String>) {
-        if let Some(entry) = self.lock().get_mut(token) {
-            entry.flash = Some(message.into());
+    /// Sets the notice shown once on the next page. A notice is a comfort:
+    /// if the database fails here, the change it reports stands, so the
+    /// failure is logged rather than shown.
+    pub async fn set_flash(&self, token: &str, message: impl Into<String>) {
+        if let Err(e) = self.manager.set_session_flash(token, &message.into()).await {
+            tracing::warn!(error = %e, "admin UI: cannot keep a notice for the next page");
         }
     }
 
-    /// Takes the notice, if any.
-    pub fn take_flash(&self, token: &str) -> Option<String> {
-        self.lock().get_mut(token)?.flash.take()
+    /// Takes the notice, if any (none if the database fails: logged).
+    pub async fn take_flash(&self, token: &str) -> Option<String> {
+        match self.manager.take_session_flash(token).await {
+            Ok(flash) => flash,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin UI: cannot read the notice for this page");
+                None
+            }
+        }
     }
 
     /// Keeps a new secret until the page that shows it is loaded.
-    pub fn put_secret(
+    pub async fn put_secret(
         &self,
         token: &str,
         identifier: &str,
         secret: &str,
         kind: SecretKind,
-        now: Instant,
-    ) {
-        if let Some(entry) = self.lock().get_mut(token) {
-            entry.secret = Some(NewSecret {
-                identifier: identifier.to_string(),
-                secret: secret.to_string(),
-                kind,
-                created: now,
-            });
-        }
+    ) -> keygate_store::Result<()> {
+        let new = NewSecret {
+            identifier: identifier.to_string(),
+            secret: secret.to_string(),
+            kind,
+        };
+        self.manager.put_session_secret(token, &new).await
     }
 
     /// Takes the new secret: it is handed out once, then forgotten.
-    pub fn take_secret(&self, token: &str, now: Instant) -> Option<NewSecret> {
-        let secret = self.lock().get_mut(token)?.secret.take()?;
-        (now.duration_since(secret.created) <= SECRET_TTL).then_some(secret)
+    pub async fn take_secret(&self, token: &str) -> keygate_store::Result<Option<NewSecret>> {
+        self.manager.take_session_secret(token).await
+    }
+}
+
+/// Deletes expired sessions and unshown secrets every minute until
+/// shutdown; every instance does, which is harmless.
+pub async fn prune_loop(manager: Manager, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = manager.prune_sessions().await {
+                    tracing::warn!(error = %e, "admin UI: cannot prune expired sessions");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
     }
 }
 
@@ -232,56 +188,6 @@ pub fn same_token(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
-
-    #[test]
-    fn sessions_expire_when_idle_and_absolutely() {
-        let sessions = Sessions::default();
-        let start = Instant::now();
-        let token = sessions.create(AdminId(1), "alice", start);
-        assert!(sessions.touch(&token, start + IDLE_TIMEOUT / 2).is_some());
-        let later = start + IDLE_TIMEOUT / 2 + IDLE_TIMEOUT + Duration::from_secs(1);
-        assert!(
-            sessions.touch(&token, later).is_none(),
-            "idle session ended"
-        );
-
-        let token = sessions.create(AdminId(1), "alice", start);
-        let mut now = start;
-        while now < start + ABSOLUTE_TIMEOUT {
-            assert!(sessions.touch(&token, now).is_some());
-            now += IDLE_TIMEOUT / 2;
-        }
-        now += Duration::from_secs(1);
-        assert!(sessions.touch(&token, now).is_none(), "absolute lifetime");
-    }
-
-    #[test]
-    fn end_and_end_others() {
-        let sessions = Sessions::default();
-        let now = Instant::now();
-        let a = sessions.create(AdminId(1), "alice", now);
-        let b = sessions.create(AdminId(1), "alice", now);
-        let c = sessions.create(AdminId(2), "bob", now);
-        sessions.end_others(AdminId(1), Some(&a));
-        assert!(sessions.touch(&a, now).is_some());
-        assert!(sessions.touch(&b, now).is_none());
-        assert!(sessions.touch(&c, now).is_some());
-        sessions.end(&a);
-        assert!(sessions.touch(&a, now).is_none());
-    }
-
-    #[test]
-    fn secret_is_taken_once() {
-        let sessions = Sessions::default();
-        let now = Instant::now();
-        let token = sessions.create(AdminId(1), "alice", now);
-        sessions.put_secret(&token, "ID", "SECRET", SecretKind::Generated, now);
-        assert_eq!(sessions.take_secret(&token, now).unwrap().secret, "SECRET");
-        assert!(sessions.take_secret(&token, now).is_none());
-        let rotated = SecretKind::Rotated { old_until: Some(5) };
-        sessions.put_secret(&token, "ID", "SECRET", rotated, now);
-        assert!(sessions.take_secret(&token, now + SECRET_TTL * 2).is_none());
-    }
 
     #[test]
     fn cookies_are_parsed_strictly() {

@@ -143,6 +143,8 @@ pub struct CredentialRow {
     pub no_actions: bool,
     /// Last authenticated use.
     pub last_access: Option<Stamp>,
+    /// Not used for 90 days (or never, and created that long ago).
+    pub unused: bool,
     /// Creation time.
     pub created: Stamp,
     /// Whether the in-place description form starts open (no-script).
@@ -185,6 +187,11 @@ impl CredentialRow {
             roles: credential.roles.iter().map(|r| r.name.clone()).collect(),
             no_actions: !standing.allows_any(credential.roles.iter().map(|r| r.id)),
             last_access: credential.last_access.map(stamp),
+            unused: keygate_core::listing::is_unused(
+                credential.created_at,
+                credential.last_access,
+                now,
+            ),
             created: stamp(credential.created_at),
             describing,
             enabled: lifecycle.enabled,

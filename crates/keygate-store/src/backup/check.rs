@@ -39,6 +39,10 @@ pub(crate) fn normalize(backup: Backup, catalog: &Catalog, now: i64) -> Result<B
         }
         credentials.push(credential);
     }
+    if let Some(last) = backup.audit.last() {
+        keygate_core::audit::verify_chain(&backup.audit, last.id, &last.hash)
+            .map_err(|broken| invalid(format!("its audit trail is broken: {broken}")))?;
+    }
     let mut checked = Backup {
         admins,
         roles,

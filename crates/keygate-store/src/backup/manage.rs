@@ -19,6 +19,18 @@ impl Manager {
     pub async fn import_backup(&self, backup: Backup) -> Result<BackupCounts> {
         let backup = check::normalize(backup, &self.catalog(), now_secs())?;
         self.store().import_backup(&backup).await?;
-        Ok(self.changed(backup.counts()).await)
+        let counts = backup.counts();
+        let changes = keygate_core::audit::Changes::new()
+            .note("admins", counts.admins.into())
+            .note("roles", counts.roles.into())
+            .note("credentials", counts.credentials.into());
+        self.audit(
+            keygate_core::audit::AuditVerb::BackupImport,
+            "database",
+            "",
+            changes,
+        )
+        .await?;
+        Ok(self.changed(counts).await)
     }
 }

@@ -11,6 +11,7 @@ pub(crate) mod columns;
 mod manage;
 pub(crate) mod sql;
 
+use keygate_core::audit::AuditEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -37,6 +38,10 @@ pub struct Backup {
     pub roles: Vec<BackupRole>,
     /// Credentials, by identifier.
     pub credentials: Vec<BackupCredential>,
+    /// The audit trail, oldest first, exactly as stored (so its hash chain
+    /// still verifies after an import); left out when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<AuditEvent>,
 }
 
 /// An admin and its password hash.
@@ -163,6 +168,7 @@ impl Backup {
             admins: Vec::new(),
             roles: Vec::new(),
             credentials: Vec::new(),
+            audit: Vec::new(),
         }
     }
 
@@ -213,6 +219,12 @@ impl Backup {
         }
     }
 
+    /// Leaves out the audit events after the first `len`: a copy's trail
+    /// ends with the events recording the imports that made it.
+    pub fn drop_audit_after(&mut self, len: usize) {
+        self.audit.truncate(len);
+    }
+
     /// Leaves out old secrets that have stopped working at `now`.
     pub fn drop_ended_old_secrets(&mut self, now: i64) {
         for credential in &mut self.credentials {
@@ -240,6 +252,7 @@ impl Backup {
                     &c.identifier
                 })
             })
+            .or_else(|| first_difference("audit event", &self.audit, &other.audit, |e| &e.hash))
     }
 }
 

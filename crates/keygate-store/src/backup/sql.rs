@@ -41,6 +41,7 @@ macro_rules! backup_sql {
                     let id = insert_credential_row(&mut tx, credential, &admins).await?;
                     super::link_roles(&mut tx, id, credential, &roles).await?;
                 }
+                super::super::audit::insert_all(&mut tx, &backup.audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -59,6 +60,7 @@ macro_rules! backup_sql {
                 .collect::<Result<_>>()?;
                 backup.roles = roles(conn).await?;
                 backup.credentials = credentials(conn, now).await?;
+                backup.audit = super::super::audit::all_on(conn).await?;
                 backup.sort();
                 Ok(backup)
             }

@@ -1,6 +1,10 @@
 //! Who makes a change, and the audit event every change appends.
 
+use std::collections::BTreeSet;
+
 use keygate_core::audit::{Actor, AuditVerb, ChainBreak, ChainWalk, Changes, NewAuditEvent};
+use keygate_core::model::{Credential, Lifecycle, Role};
+use serde_json::{json, Map, Value};
 
 use super::Manager;
 use crate::store::{AuditPage, AuditQuery};
@@ -61,6 +65,41 @@ impl Manager {
         }
     }
 
+    /// Audits a role change (`None`: the role did not exist on that side).
+    pub(super) async fn audit_role(
+        &self,
+        verb: AuditVerb,
+        before: Option<&Role>,
+        after: Option<&Role>,
+    ) -> Result<()> {
+        let Some(role) = after.or(before) else {
+            return Ok(());
+        };
+        let changes = role_changes(before, after);
+        self.audit(verb, &role.id.0.to_string(), &role.name, changes)
+            .await
+    }
+
+    /// Audits a credential change (`None`: it did not exist on that side).
+    pub(super) async fn audit_credential(
+        &self,
+        verb: AuditVerb,
+        before: Option<&Credential>,
+        after: Option<&Credential>,
+    ) -> Result<()> {
+        let Some(credential) = after.or(before) else {
+            return Ok(());
+        };
+        let changes = credential_changes(before, after);
+        self.audit(
+            verb,
+            &credential.identifier,
+            &credential.description,
+            changes,
+        )
+        .await
+    }
+
     /// The audit events `query` selects, newest first, and their count.
     pub async fn audit_events(&self, query: &AuditQuery) -> Result<AuditPage> {
         self.store.audit_events(query).await
@@ -94,5 +133,90 @@ impl Manager {
                 Err(broken) => AuditVerification::Broken(broken),
             });
         }
+    }
+}
+
+/// The audited fields of a credential: owner, description, roles (ids and
+/// names) and every lifecycle field. Never the secret or its hashes.
+fn credential_fields(credential: &Credential) -> Map<String, Value> {
+    let mut fields = match serde_json::to_value(&credential.lifecycle) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    fields.insert("admin".into(), json!(credential.admin));
+    fields.insert("description".into(), json!(credential.description));
+    fields.insert("roles".into(), json!(credential.roles));
+    fields
+}
+
+/// What changed between two states of a credential (`None`: it did not
+/// exist on that side).
+pub(crate) fn credential_changes(
+    before: Option<&Credential>,
+    after: Option<&Credential>,
+) -> Changes {
+    let before = before.map(credential_fields).unwrap_or_default();
+    let after = after.map(credential_fields).unwrap_or_default();
+    diff(&before, &after)
+}
+
+/// What changed between two states of a role: name and description as
+/// before/after; the actions whole when the role is created or deleted,
+/// otherwise as the lists added and removed.
+pub(crate) fn role_changes(before: Option<&Role>, after: Option<&Role>) -> Changes {
+    let fields = |role: &Role| {
+        let mut map = Map::new();
+        map.insert("name".into(), json!(role.name));
+        map.insert("description".into(), json!(role.description));
+        map
+    };
+    let mut changes = diff(
+        &before.map(fields).unwrap_or_default(),
+        &after.map(fields).unwrap_or_default(),
+    );
+    match (before, after) {
+        (Some(before), Some(after)) => {
+            let old: BTreeSet<&String> = before.actions.iter().collect();
+            let new: BTreeSet<&String> = after.actions.iter().collect();
+            let added: Vec<_> = new.difference(&old).collect();
+            let removed: Vec<_> = old.difference(&new).collect();
+            if !added.is_empty() {
+                changes = changes.note("actions_added", json!(added));
+            }
+            if !removed.is_empty() {
+                changes = changes.note("actions_removed", json!(removed));
+            }
+        }
+        (before, after) => {
+            let actions = |role: Option<&Role>| role.map_or(Value::Null, |r| json!(r.actions));
+            changes = changes.field("actions", actions(before), actions(after));
+        }
+    }
+    changes
+}
+
+/// Before/after of every field that differs between two field maps.
+fn diff(before: &Map<String, Value>, after: &Map<String, Value>) -> Changes {
+    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    keys.into_iter().fold(Changes::new(), |changes, key| {
+        let old = before.get(key).cloned().unwrap_or(Value::Null);
+        let new = after.get(key).cloned().unwrap_or(Value::Null);
+        changes.field(key, old, new)
+    })
+}
+
+/// The verb for an edit: enabling or disabling alone reads as such.
+pub(super) fn edit_verb(before: &Credential, after: &Credential) -> AuditVerb {
+    let toggled = Credential {
+        lifecycle: Lifecycle {
+            enabled: after.lifecycle.enabled,
+            ..before.lifecycle.clone()
+        },
+        ..before.clone()
+    };
+    match (before.lifecycle.enabled, after.lifecycle.enabled) {
+        (true, false) if toggled == *after => AuditVerb::CredentialDisable,
+        (false, true) if toggled == *after => AuditVerb::CredentialEnable,
+        _ => AuditVerb::CredentialEdit,
     }
 }

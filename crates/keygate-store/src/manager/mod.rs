@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use keygate_core::audit::Actor;
+use keygate_core::audit::{Actor, AuditVerb, Changes};
 use keygate_core::model::{
     Admin, AdminId, ClientId, Credential, CredentialId, Lifecycle, Role, RoleId,
 };
@@ -21,12 +21,18 @@ use keygate_core::{password, secret, validate, Catalog, PlainSecret};
 use crate::store::{
     now_secs, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store,
 };
+use serde_json::{json, Value};
+
 use crate::{Error, Result};
 
 mod audit;
+mod lists;
+pub(crate) mod sessions;
+mod tokens;
 mod usage;
 
 pub use audit::AuditVerification;
+pub use tokens::TokenRefusal;
 pub use usage::{CredentialUsage, Tightened};
 
 /// The most networks one credential's IP allowlist may hold.
@@ -198,6 +204,14 @@ impl Manager {
         }
         let hash = hash_off_runtime(password.to_string()).await?;
         let admin = self.store.create_admin(&username, &hash).await?;
+        let changes = Changes::new().field("enabled", Value::Null, json!(true));
+        self.audit(
+            AuditVerb::AdminAdd,
+            &admin.username,
+            &admin.username,
+            changes,
+        )
+        .await?;
         Ok(self.changed(admin).await)
     }
 
@@ -224,6 +238,15 @@ impl Manager {
         validate::password(password)?;
         let hash = hash_off_runtime(password.to_string()).await?;
         self.store.set_admin_password(admin.id, &hash).await?;
+        self.store.delete_admin_sessions(admin.id).await?; // logged out everywhere
+        let changes = Changes::new().note("password", json!("changed"));
+        self.audit(
+            AuditVerb::AdminPasswd,
+            &admin.username,
+            &admin.username,
+            changes,
+        )
+        .await?;
         self.changed(()).await;
         Ok(())
     }
@@ -232,13 +255,36 @@ impl Manager {
     pub async fn set_admin_enabled(&self, username: &str, enabled: bool) -> Result<Admin> {
         let admin = self.admin(username).await?;
         self.store.set_admin_enabled(admin.id, enabled).await?;
+        if !enabled {
+            self.store.delete_admin_sessions(admin.id).await?; // logged out everywhere
+        }
+        let verb = if enabled {
+            AuditVerb::AdminEnable
+        } else {
+            AuditVerb::AdminDisable
+        };
+        let changes = Changes::new().field("enabled", json!(admin.enabled), json!(enabled));
+        self.audit(verb, &admin.username, &admin.username, changes)
+            .await?;
         Ok(self.changed(Admin { enabled, ..admin }).await)
     }
 
     /// Removes an admin and all its credentials.
     pub async fn remove_admin(&self, username: &str) -> Result<Admin> {
         let admin = self.admin(username).await?;
+        let owned = self.store.list_credentials(Some(admin.id)).await?;
         self.store.remove_admin(admin.id).await?;
+        let identifiers: Vec<&str> = owned.iter().map(|c| c.identifier.as_str()).collect();
+        let changes = Changes::new()
+            .field("enabled", json!(admin.enabled), Value::Null)
+            .note("credentials_removed", json!(identifiers));
+        self.audit(
+            AuditVerb::AdminRemove,
+            &admin.username,
+            &admin.username,
+            changes,
+        )
+        .await?;
         Ok(self.changed(admin).await)
     }
 
@@ -268,6 +314,8 @@ impl Manager {
             actions: actions.into_iter().collect(),
         };
         let role = self.store.create_role(&draft).await?;
+        self.audit_role(AuditVerb::RoleCreate, None, Some(&role))
+            .await?;
         Ok(self.changed(role).await)
     }
 
@@ -335,11 +383,14 @@ impl Manager {
             allow: allow.into_iter().collect(),
             revoke: revoke.into_iter().collect(),
         };
+        let before = self.store.get_role(id).await?;
         let role = self
             .store
             .update_role(id, &patch)
             .await?
             .ok_or_else(|| Error::NotFound(format!("role {} not found", id.0)))?;
+        self.audit_role(AuditVerb::RoleEdit, before.as_ref(), Some(&role))
+            .await?;
         Ok(self.changed(role).await)
     }
 
@@ -352,9 +403,17 @@ impl Manager {
 
     /// Deletes the role with this id, unassigning it everywhere.
     pub async fn delete_role_by_id(&self, id: RoleId) -> Result<()> {
+        let before = self.store.get_role(id).await?;
+        let holders = self.store.role_holders(id).await?;
         if !self.store.delete_role(id).await? {
             return Err(Error::NotFound(format!("role {} not found", id.0)));
         }
+        let identifiers: Vec<&str> = holders.iter().map(|c| c.identifier.as_str()).collect();
+        let changes =
+            audit::role_changes(before.as_ref(), None).note("unassigned_from", json!(identifiers));
+        let name = before.as_ref().map_or("", |r| r.name.as_str());
+        self.audit(AuditVerb::RoleDelete, &id.0.to_string(), name, changes)
+            .await?;
         self.changed(()).await;
         Ok(())
     }
@@ -469,6 +528,8 @@ impl Manager {
             .store
             .create_credential(&new, &RoleAssignment::Roles(role_ids))
             .await?;
+        self.audit_credential(AuditVerb::CredentialGenerate, None, Some(&credential))
+            .await?;
         Ok(self.changed((credential, secret)).await)
     }
 
@@ -505,6 +566,8 @@ impl Manager {
         let credential = self
             .store
             .create_credential(&new, &RoleAssignment::ExistingOrNew(compatibility))
+            .await?;
+        self.audit_credential(AuditVerb::CredentialImport, None, Some(&credential))
             .await?;
         Ok(self.changed(credential).await)
     }
@@ -574,11 +637,17 @@ impl Manager {
             rate_limit: edit.rate_limit,
             client_ids: edit.client_ids.map(check_client_ids).transpose()?,
         };
+        let before = self.store.get_credential(id).await?;
         let credential = self
             .store
             .update_credential(id, &patch)
             .await?
             .ok_or_else(|| Error::NotFound(format!("credential {} not found", id.0)))?;
+        let verb = before.as_ref().map_or(AuditVerb::CredentialEdit, |b| {
+            audit::edit_verb(b, &credential)
+        });
+        self.audit_credential(verb, before.as_ref(), Some(&credential))
+            .await?;
         Ok(self.changed(credential).await)
     }
 
@@ -625,6 +694,16 @@ impl Manager {
             .ok_or_else(|| {
                 Error::NotFound(format!("credential {:?} not found", identifier.trim()))
             })?;
+        let changes = Changes::new()
+            .note("secret", json!("replaced"))
+            .note("old_secret_valid_until", json!(old_until));
+        self.audit(
+            AuditVerb::CredentialRotate,
+            &rotated.identifier,
+            &rotated.description,
+            changes,
+        )
+        .await?;
         Ok(self.changed((rotated, secret, old_until)).await)
     }
 
@@ -637,12 +716,14 @@ impl Manager {
                 identifier.trim()
             )));
         }
+        self.audit_credential(AuditVerb::CredentialDelete, Some(&credential), None)
+            .await?;
         Ok(self.changed(credential).await)
     }
 }
 
 /// An expiry, when set, must lie in the future.
-fn check_expiry(expires_at: Option<i64>) -> Result<Option<i64>> {
+pub(crate) fn check_expiry(expires_at: Option<i64>) -> Result<Option<i64>> {
     match expires_at {
         Some(at) if at <= now_secs() => Err(Error::Invalid(EXPIRY_IN_THE_PAST.into())),
         other => Ok(other),

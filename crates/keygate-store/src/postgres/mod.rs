@@ -8,8 +8,11 @@ mod audit;
 mod backup;
 mod credentials;
 mod feed;
+mod lists;
 mod roles;
 mod rows;
+mod sessions;
+mod tokens;
 mod tx;
 
 use std::collections::HashMap;
@@ -20,12 +23,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use keygate_core::audit::{AuditEvent, NewAuditEvent};
 use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId};
+use keygate_core::model::{ApiToken, TokenId};
+use keygate_core::token::TokenHash;
 use keygate_core::usage::UsageBucket;
 use keygate_core::{SecretHashes, SnapshotSource};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::backup::Backup;
+use crate::list_sql::{CredentialPage, CredentialQuery, RolePage, RoleQuery};
 use crate::store::{
     AuditPage, AuditQuery, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch,
     Store, UsageCount,
@@ -80,6 +86,9 @@ impl PostgresStore {
             })?;
         MIGRATOR.run(&pool).await.map_err(|e| {
             Error::Unavailable(format!("cannot migrate PostgreSQL database {label}: {e}"))
+        })?;
+        lists::fill_keys(&pool).await.map_err(|e| {
+            Error::Unavailable(format!("cannot fill list keys in PostgreSQL {label}: {e}"))
         })?;
         Ok(Self {
             pool,
@@ -171,6 +180,22 @@ impl Store for PostgresStore {
         self.explain(async { rows::role_usage(&mut *self.pool.acquire().await?).await }.await)
     }
 
+    async fn roles_page(&self, query: &RoleQuery) -> Result<RolePage> {
+        self.explain(lists::roles_page(&self.pool, query).await)
+    }
+
+    async fn credentials_page(&self, query: &CredentialQuery) -> Result<CredentialPage> {
+        self.explain(lists::credentials_page(&self.pool, query).await)
+    }
+
+    async fn credential_position(
+        &self,
+        query: &CredentialQuery,
+        identifier: &str,
+    ) -> Result<Option<u64>> {
+        self.explain(lists::credential_position(&self.pool, query, identifier).await)
+    }
+
     async fn create_credential(
         &self,
         credential: &NewCredential,
@@ -258,6 +283,33 @@ impl Store for PostgresStore {
 
     async fn prune_usage(&self, before: i64) -> Result<u64> {
         self.explain(audit::prune_usage(&self.pool, before).await)
+    }
+
+    async fn create_token(
+        &self,
+        admin: AdminId,
+        hash: &TokenHash,
+        prefix: &str,
+        description: &str,
+        expires_at: Option<i64>,
+    ) -> Result<ApiToken> {
+        self.explain(tokens::create(&self.pool, admin, hash, prefix, description, expires_at).await)
+    }
+
+    async fn list_tokens(&self, admin: Option<AdminId>) -> Result<Vec<ApiToken>> {
+        self.explain(tokens::list(&self.pool, admin).await)
+    }
+
+    async fn delete_token(&self, id: TokenId) -> Result<Option<ApiToken>> {
+        self.explain(tokens::delete(&self.pool, id).await)
+    }
+
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<(ApiToken, bool)>> {
+        self.explain(tokens::by_hash(&self.pool, hash).await)
+    }
+
+    async fn touch_token(&self, id: TokenId, at: i64) -> Result<()> {
+        self.explain(tokens::touch(&self.pool, id, at).await)
     }
 
     async fn revision(&self) -> Result<i64> {

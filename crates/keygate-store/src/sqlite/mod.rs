@@ -8,8 +8,11 @@ mod admins;
 mod audit;
 mod backup;
 mod credentials;
+mod lists;
 mod roles;
 mod rows;
+mod sessions;
+mod tokens;
 mod tx;
 
 use std::collections::HashMap;
@@ -19,12 +22,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use keygate_core::audit::{AuditEvent, NewAuditEvent};
 use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId};
+use keygate_core::model::{ApiToken, TokenId};
+use keygate_core::token::TokenHash;
 use keygate_core::usage::UsageBucket;
 use keygate_core::{SecretHashes, SnapshotSource};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
 use crate::backup::Backup;
+use crate::list_sql::{CredentialPage, CredentialQuery, RolePage, RoleQuery};
 use crate::store::{
     AuditPage, AuditQuery, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch,
     Store, UsageCount,
@@ -61,6 +67,7 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Unavailable(format!("cannot migrate database {url}: {e}")))?;
+        lists::fill_keys(&pool).await?;
         Ok(Self { pool })
     }
 }
@@ -121,6 +128,22 @@ impl Store for SqliteStore {
 
     async fn role_usage(&self) -> Result<HashMap<RoleId, usize>> {
         rows::role_usage(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn roles_page(&self, query: &RoleQuery) -> Result<RolePage> {
+        lists::roles_page(&self.pool, query).await
+    }
+
+    async fn credentials_page(&self, query: &CredentialQuery) -> Result<CredentialPage> {
+        lists::credentials_page(&self.pool, query).await
+    }
+
+    async fn credential_position(
+        &self,
+        query: &CredentialQuery,
+        identifier: &str,
+    ) -> Result<Option<u64>> {
+        lists::credential_position(&self.pool, query, identifier).await
     }
 
     async fn create_credential(
@@ -204,6 +227,33 @@ impl Store for SqliteStore {
 
     async fn prune_usage(&self, before: i64) -> Result<u64> {
         audit::prune_usage(&self.pool, before).await
+    }
+
+    async fn create_token(
+        &self,
+        admin: AdminId,
+        hash: &TokenHash,
+        prefix: &str,
+        description: &str,
+        expires_at: Option<i64>,
+    ) -> Result<ApiToken> {
+        tokens::create(&self.pool, admin, hash, prefix, description, expires_at).await
+    }
+
+    async fn list_tokens(&self, admin: Option<AdminId>) -> Result<Vec<ApiToken>> {
+        tokens::list(&self.pool, admin).await
+    }
+
+    async fn delete_token(&self, id: TokenId) -> Result<Option<ApiToken>> {
+        tokens::delete(&self.pool, id).await
+    }
+
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<(ApiToken, bool)>> {
+        tokens::by_hash(&self.pool, hash).await
+    }
+
+    async fn touch_token(&self, id: TokenId, at: i64) -> Result<()> {
+        tokens::touch(&self.pool, id, at).await
     }
 
     async fn revision(&self) -> Result<i64> {

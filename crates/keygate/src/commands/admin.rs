@@ -56,6 +56,7 @@ pub async fn run(manager: &Manager, command: AdminCommand, json: bool) -> anyhow
             let admin = manager.set_admin_enabled(&user, true).await?;
             done(json, &admin.username, "enabled", "Enabled admin")?;
         }
+        AdminCommand::Token(command) => return super::token::run(manager, command, json).await,
         AdminCommand::Remove { user } => {
             let admin = manager.remove_admin(&user).await?;
             done(json, &admin.username, "removed", "Removed admin")?;

@@ -98,11 +98,21 @@ fn render_command(command: &clap::Command, out: &mut Vec<u8>) -> std::io::Result
         return Ok(());
     }
     if command.has_subcommands() {
+        // A command that runs on its own too (`audit`, besides `audit
+        // verify`) gets its own subsection first.
+        if command.is_args_conflicts_with_subcommands_set() {
+            render_leaf(command, out)?;
+        }
         for sub in command.get_subcommands() {
             render_command(sub, out)?;
         }
         return Ok(());
     }
+    render_leaf(command, out)
+}
+
+/// The subsection of one command: description, synopsis, own options.
+fn render_leaf(command: &clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
     // Leave out what the top-level OPTIONS already describe.
     let own = command.clone().mut_args(|arg| {
         let shared = arg.is_global_set() || matches!(arg.get_id().as_str(), "help" | "version");
@@ -189,7 +199,7 @@ The address \fBserve\fR listens on (default 127.0.0.1:8080).
 \fBKEYGATE_UPSTREAM_URL\fR, \fBKEYGATE_UPSTREAM_IDENTIFIER\fR, \fBKEYGATE_UPSTREAM_SECRET\fR, \fBKEYGATE_UPSTREAM_ACCESSKEY\fR
 The WHMCS admin API keygate forwards allowed calls to.
 .TP
-\fBKEYGATE_TRUSTED_PROXIES\fR, \fBKEYGATE_RATE_LIMIT_DEFAULT\fR, \fBKEYGATE_RATE_LIMIT_REDIS_URL\fR, \fBKEYGATE_FAILED_AUTH_PER_MINUTE\fR
+\fBKEYGATE_TRUSTED_PROXIES\fR, \fBKEYGATE_RATE_LIMIT_DEFAULT\fR, \fBKEYGATE_RATE_LIMIT_REDIS_URL\fR, \fBKEYGATE_FAILED_AUTH_PER_MINUTE\fR, \fBKEYGATE_USAGE_ENABLED\fR, \fBKEYGATE_USAGE_RETENTION_DAYS\fR
 Override the configuration file's keys of the same names.
 .SH SIGNALS
 .TP

@@ -202,6 +202,16 @@ pub async fn run(manager: &Manager, command: CredentialCommand, json: bool) -> a
             }
             println!("Deleted credential {}.", credential.identifier);
         }
+        CredentialCommand::Usage { identifier, days } => {
+            return super::usage::usage(manager, &identifier, days, json).await;
+        }
+        CredentialCommand::Tighten {
+            identifier,
+            days,
+            apply,
+        } => {
+            return super::usage::tighten(manager, &identifier, days, apply, json).await;
+        }
         CredentialCommand::Import {
             admin,
             identifier,

@@ -2,16 +2,20 @@
 
 mod actions;
 mod admin;
+mod audit;
 mod backup;
 mod completions;
 mod credential;
 mod role;
 mod serve;
+mod token;
+mod usage;
 
 use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use keygate_core::audit::Actor;
 use keygate_core::Catalog;
 use keygate_store::Manager;
 
@@ -32,7 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return actions::run(&catalog, category.as_deref(), cli.json);
     }
     let store = keygate_store::open(&settings.database_url).await?;
-    let manager = Manager::new(store, catalog);
+    let manager = Manager::new(store, catalog).acting_as(Actor::cli(&unix_user()));
     match cli.command {
         Command::Serve => {
             let origin = serve::Origin {
@@ -44,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(cmd) => admin::run(&manager, cmd, cli.json).await,
         Command::Role(cmd) => role::run(&manager, cmd, cli.json).await,
         Command::Credential(cmd) => credential::run(&manager, cmd, cli.json).await,
+        Command::Audit(args) => audit::run(&manager, args, cli.json).await,
         Command::Export => backup::export(&manager).await,
         Command::Import { file } => backup::import(&manager, &file, cli.json).await,
         Command::Migrate { to } => {
@@ -52,6 +57,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Actions { .. } | Command::Completions { .. } | Command::Man => {
             unreachable!("handled before opening the database")
         }
+    }
+}
+
+/// The unix user running the CLI, named in the audit trail as `cli:USER`
+/// (the effective user's login name, its uid when it has none).
+fn unix_user() -> String {
+    // SAFETY: geteuid cannot fail; getpwuid_r writes only into the buffers
+    // handed to it and `result` points into `entry` or is null.
+    unsafe {
+        let uid = libc::geteuid();
+        let mut entry: libc::passwd = std::mem::zeroed();
+        let mut buffer = vec![0 as libc::c_char; 4096];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let status = libc::getpwuid_r(
+            uid,
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut result,
+        );
+        if status == 0 && !result.is_null() && !entry.pw_name.is_null() {
+            if let Ok(name) = std::ffi::CStr::from_ptr(entry.pw_name).to_str() {
+                return name.to_string();
+            }
+        }
+        format!("uid{uid}")
     }
 }
 

@@ -43,6 +43,7 @@ fn server_config(settings: Settings) -> ServerConfig {
     config.rate_limit = settings.rate_limit;
     config.client_scope = settings.client_scope;
     config.tls = settings.tls;
+    config.usage = settings.usage;
     config
 }
 
