@@ -46,12 +46,8 @@ pub struct ActionListQuery {
     responses(
         (status = 200, description = "One page of actions", body = ActionList),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such category", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ActionListQuery>,

@@ -92,11 +92,7 @@ pub struct UsernamePath {
     responses(
         (status = 200, description = "One page of admins", body = AdminList),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<AdminListQuery>,
@@ -116,13 +112,9 @@ pub async fn list(
         (status = 201, description = "Added", body = AdminBody,
             headers(("Location" = String, description = "The admin's URL"))),
         (status = 400, description = "Body is not JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 409, description = "The username is taken", body = ErrorBody),
         (status = 422, description = "Invalid username or too weak a password", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn create(caller: Caller, ApiJson(new): ApiJson<NewAdmin>) -> ApiResult<Response> {
     let admin = caller
         .manager
@@ -142,12 +134,8 @@ pub async fn create(caller: Caller, ApiJson(new): ApiJson<NewAdmin>) -> ApiResul
     params(UsernamePath),
     responses(
         (status = 200, description = "The admin", body = AdminBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such admin", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn get(
     caller: Caller,
     ApiPath(path): ApiPath<UsernamePath>,
@@ -164,14 +152,10 @@ pub async fn get(
     responses(
         (status = 200, description = "The changed admin", body = AdminBody),
         (status = 400, description = "Body is not JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such admin", body = ErrorBody),
         (status = 409, description = "A token cannot disable its own admin", body = ErrorBody),
         (status = 422, description = "Too weak a password", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn patch(
     caller: Caller,
     ApiPath(path): ApiPath<UsernamePath>,
@@ -201,13 +185,9 @@ pub async fn patch(
     params(UsernamePath),
     responses(
         (status = 204, description = "Removed, with its credentials"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such admin", body = ErrorBody),
         (status = 409, description = "A token cannot remove its own admin", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn delete(caller: Caller, ApiPath(path): ApiPath<UsernamePath>) -> ApiResult<Response> {
     let admin = caller.manager.admin(&path.username).await?;
     not_self(&caller, &admin, "remove")?;

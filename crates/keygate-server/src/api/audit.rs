@@ -86,11 +86,7 @@ pub struct AuditListQuery {
     responses(
         (status = 200, description = "One page of events", body = AuditList),
         (status = 400, description = "Bad limit, cursor or filter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<AuditListQuery>,

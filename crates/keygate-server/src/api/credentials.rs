@@ -265,11 +265,7 @@ pub struct IdentifierPath {
     responses(
         (status = 200, description = "One page of credentials", body = CredentialList),
         (status = 400, description = "Bad limit, cursor or filter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<CredentialListQuery>,
@@ -318,12 +314,8 @@ pub async fn list(
             headers(("ETag" = String, description = "The credential's version"),
                     ("Location" = String, description = "The credential's URL"))),
         (status = 400, description = "Body is not JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 422, description = "Invalid values (unknown admin or role, past expiry, bad network or rate)", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn create(caller: Caller, ApiJson(new): ApiJson<NewCredential>) -> ApiResult<Response> {
     let lifecycle = Lifecycle {
         enabled: new.enabled,
@@ -360,12 +352,8 @@ pub async fn create(caller: Caller, ApiJson(new): ApiJson<NewCredential>) -> Api
     responses(
         (status = 200, description = "The credential", body = CredentialBody,
             headers(("ETag" = String, description = "The credential's version, for If-Match"))),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such credential", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn get(caller: Caller, ApiPath(path): ApiPath<IdentifierPath>) -> ApiResult<Response> {
     let body = CredentialBody::from(caller.manager.credential(&path.identifier).await?);
     Ok(with_etag(StatusCode::OK, &body, &body.etag()))
@@ -380,14 +368,10 @@ pub async fn get(caller: Caller, ApiPath(path): ApiPath<IdentifierPath>) -> ApiR
         (status = 200, description = "The changed credential", body = CredentialBody,
             headers(("ETag" = String, description = "The credential's new version"))),
         (status = 400, description = "Body is not JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such credential", body = ErrorBody),
         (status = 412, description = "If-Match does not match the credential's ETag", body = ErrorBody),
         (status = 422, description = "Invalid values", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn patch(
     caller: Caller,
     ApiPath(path): ApiPath<IdentifierPath>,
@@ -418,13 +402,9 @@ pub async fn patch(
         ("If-Match" = Option<String>, Header, description = "Delete only if the credential's ETag is still this")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such credential", body = ErrorBody),
         (status = 412, description = "If-Match does not match the credential's ETag", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn delete(
     caller: Caller,
     ApiPath(path): ApiPath<IdentifierPath>,
@@ -450,14 +430,10 @@ pub async fn delete(
         (status = 200, description = "Rotated; the new secret is shown only now", body = CredentialWithSecret,
             headers(("ETag" = String, description = "The credential's new version"))),
         (status = 400, description = "Body is not JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such credential", body = ErrorBody),
         (status = 412, description = "If-Match does not match the credential's ETag", body = ErrorBody),
         (status = 422, description = "Invalid overlap", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn rotate(
     caller: Caller,
     ApiPath(path): ApiPath<IdentifierPath>,

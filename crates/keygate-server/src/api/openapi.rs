@@ -6,7 +6,11 @@ use std::sync::OnceLock;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as DocResponse, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::errors::{ErrorBody, ErrorDetail};
@@ -33,7 +37,7 @@ use super::{actions, admins, audit, credentials, roles, usage};
         audit::list,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Authenticated),
     tags(
         (name = "admins", description = "Admins: own credentials, sign in to the web UI"),
         (name = "roles", description = "Named sets of allowed actions"),
@@ -64,6 +68,77 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// Every operation but the document itself needs the token: this adds the
+/// security requirement and the two answers any of them can give before
+/// reaching its own logic (401 for a missing or refused token, 429 once an
+/// address failed too often), once here rather than on every handler.
+struct Authenticated;
+
+impl Modify for Authenticated {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path.ends_with("/openapi.json") {
+                continue;
+            }
+            for operation in operations(item) {
+                operation.security = Some(vec![SecurityRequirement::new(
+                    "bearer",
+                    Vec::<String>::new(),
+                )]);
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "401".into(),
+                    error_response("Missing or invalid token", None),
+                );
+                responses.insert(
+                    "429".into(),
+                    error_response(
+                        "Too many failed authentications from this address",
+                        Some(("Retry-After", "Seconds to wait")),
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The operations a path has.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// An error answer with the `ErrorBody` schema and optionally one header.
+fn error_response(description: &str, header: Option<(&str, &str)>) -> RefOr<DocResponse> {
+    let mut response = ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody"))))
+            .build(),
+    );
+    if let Some((name, about)) = header {
+        response = response.header(
+            name,
+            HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0)),
+                )
+                .description(Some(about))
+                .build(),
+        );
+    }
+    RefOr::T(response.build())
 }
 
 /// The document as JSON.

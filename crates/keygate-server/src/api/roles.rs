@@ -113,11 +113,7 @@ pub struct RoleListQuery {
     responses(
         (status = 200, description = "One page of roles", body = RoleList),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<RoleListQuery>,
@@ -145,13 +141,9 @@ pub async fn list(
             headers(("ETag" = String, description = "The role's version"),
                     ("Location" = String, description = "The role's URL"))),
         (status = 400, description = "Body is not JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 422, description = "Invalid values (unknown action, bad name)", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn create(caller: Caller, ApiJson(new): ApiJson<NewRole>) -> ApiResult<Response> {
     let role = caller
         .manager
@@ -177,12 +169,8 @@ pub async fn create(caller: Caller, ApiJson(new): ApiJson<NewRole>) -> ApiResult
         (status = 200, description = "The role", body = RoleBody,
             headers(("ETag" = String, description = "The role's version, for If-Match"))),
         (status = 400, description = "The id is not a number", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such role", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn get(caller: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
     let body = RoleBody::from(caller.manager.role_by_id(RoleId(id)).await?);
     Ok(with_etag(StatusCode::OK, &body, &etag_of(&body)))
@@ -197,15 +185,11 @@ pub async fn get(caller: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Respons
         (status = 200, description = "The changed role", body = RoleBody,
             headers(("ETag" = String, description = "The role's new version"))),
         (status = 400, description = "Body is not JSON, or the id is not a number", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such role", body = ErrorBody),
         (status = 409, description = "The new name is taken", body = ErrorBody),
         (status = 412, description = "If-Match does not match the role's ETag", body = ErrorBody),
         (status = 422, description = "Invalid values", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn patch(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
@@ -235,13 +219,9 @@ pub async fn patch(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a number", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such role", body = ErrorBody),
         (status = 412, description = "If-Match does not match the role's ETag", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn delete(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,

@@ -71,13 +71,9 @@ pub struct UsageBody {
     responses(
         (status = 200, description = "Calls per action", body = UsageBody),
         (status = 400, description = "`days` is not a number", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this address", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, description = "No such credential", body = ErrorBody),
         (status = 422, description = "`days` out of range", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub async fn usage(
     caller: Caller,
     ApiPath(path): ApiPath<IdentifierPath>,
