@@ -268,6 +268,10 @@ fn print_banner(config: &ServerConfig, address: std::net::SocketAddr, no_admins:
     let _ = writeln!(out, "  gateway:  {scheme}://{address}/includes/api.php");
     let _ = writeln!(out, "  sidecar:  {scheme}://{address}/v1/authorize");
     let _ = writeln!(out, "  admin UI: {scheme}://{address}/admin/");
+    let _ = writeln!(
+        out,
+        "  API:      {scheme}://{address}/api/v1/ (OpenAPI: /api/v1/openapi.json)"
+    );
     match &config.tls {
         Some(tls) => {
             let _ = writeln!(

@@ -255,12 +255,13 @@ async fn an_expired_token_is_refused() {
     let (_, token) = w
         .app
         .manager
-        .create_token(ALICE, "short", Some(now_secs() + 1))
+        .create_token(ALICE, "short", Some(now_secs() + 3))
         .await
         .unwrap();
+    // Valid for two seconds at least (whole seconds), expired after three.
     let reply = w.api.get("/api/v1/roles", token.expose()).await;
     assert_eq!(reply.status, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let reply = w.api.get("/api/v1/roles", token.expose()).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reply.code(), "unauthorized");

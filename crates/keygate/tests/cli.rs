@@ -840,8 +840,10 @@ fn disable_enable_and_the_status_column() {
     assert_eq!(s.cli(&["credential", "disable"]).code, 2);
 
     // A credential past its expiry lists as expired (disabled wins).
-    s.ok(&["credential", "edit", &id, "--expires", "1s"]);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // Three seconds: "1s" could already lie in the past by the time a CLI
+    // run on a loaded machine has opened the database and checks it.
+    s.ok(&["credential", "edit", &id, "--expires", "3s"]);
+    std::thread::sleep(std::time::Duration::from_millis(4100));
     let row = s.ok(&["credential", "list"]);
     assert!(row.contains(" expired "), "{row}");
     assert!(s

@@ -44,6 +44,13 @@ fn banner_says_where_and_how_to_start() {
         server.banner
     );
     assert!(
+        server
+            .banner
+            .contains("/api/v1/ (OpenAPI: /api/v1/openapi.json)"),
+        "{}",
+        server.banner
+    );
+    assert!(
         server.banner.contains("keygate admin add"),
         "{}",
         server.banner
