@@ -393,6 +393,12 @@ pub enum ChainBreak {
         /// The id found instead.
         found: i64,
     },
+    /// Events go on past the recorded head: added outside keygate (keygate
+    /// moves the head in the transaction that appends).
+    Unrecorded {
+        /// The first event past the head.
+        id: i64,
+    },
     /// The chain ends before the recorded head: events were cut off the end.
     Truncated {
         /// The last event found.
@@ -416,6 +422,10 @@ impl fmt::Display for ChainBreak {
             ChainBreak::Missing { expected, found } => write!(
                 f,
                 "event {expected} is missing (deleted): the next event found is {found}"
+            ),
+            ChainBreak::Unrecorded { id } => write!(
+                f,
+                "event {id} is not recorded in the chain's head (added outside keygate)"
             ),
             ChainBreak::Truncated { last, head } => write!(
                 f,
@@ -476,9 +486,12 @@ impl ChainWalk {
                 head: head_id,
             });
         }
-        if head_id < self.last_id || head_hash != self.last_hash {
-            // The head lags the events or names another hash: the head row
-            // or the last event was edited.
+        if head_id < self.last_id {
+            return Err(ChainBreak::Unrecorded { id: head_id + 1 });
+        }
+        if head_hash != self.last_hash {
+            // The head names another hash: the head row or the last event
+            // was edited.
             return Err(ChainBreak::Edited { id: self.last_id });
         }
         Ok(self.last_id)

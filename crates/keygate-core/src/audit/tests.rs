@@ -103,7 +103,7 @@ fn a_forged_head_is_caught() {
     );
     assert_eq!(
         verify_chain(&events, 2, &events[1].hash),
-        Err(ChainBreak::Edited { id: 3 })
+        Err(ChainBreak::Unrecorded { id: 3 })
     );
 }
 

@@ -191,7 +191,9 @@ async fn verify(manager: &Manager, json: bool) -> anyhow::Result<()> {
 /// The event a break is reported at.
 fn broken_at(broken: &ChainBreak) -> i64 {
     match broken {
-        ChainBreak::Edited { id } | ChainBreak::Unlinked { id } => *id,
+        ChainBreak::Edited { id } | ChainBreak::Unlinked { id } | ChainBreak::Unrecorded { id } => {
+            *id
+        }
         ChainBreak::Missing { expected, .. } => *expected,
         ChainBreak::Truncated { last, .. } => last + 1,
     }
