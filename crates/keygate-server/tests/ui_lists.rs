@@ -225,7 +225,8 @@ async fn generate_jumps_and_actions_keep_the_page(ui: &Ui) -> Result<()> {
     }
     ui.click_button("Close").await?;
     let row = format!("tr.cred-row.row-new[data-identifier='{identifier}']");
-    ui.css(&row).await?;
+    // The list behind the dialog has the row too: wait for the page without it.
+    ui.css(&format!("body:not(.modal-open) {row}")).await?;
     let path = ui.path().await?;
     ensure!(
         path.contains("sort=identifier") && path.contains(&format!("hl={identifier}")),
