@@ -1,8 +1,10 @@
 //! Criterion benchmarks of the authorization hot path: `Snapshot::decide`
 //! for a hit, a hit on credentials with lifecycle settings (an expiry and a
 //! 2-entry IP allowlist), the same with each credential's own rate counted
-//! in the local limiter, a wrong secret, an unknown identifier and a denied
-//! action, and `Snapshot::build`, each at 1k, 100k and 1M credentials.
+//! in the local limiter, a wrong secret, an unknown identifier, a denied
+//! action and a hit after 100 credentials changed (applied, beside the
+//! table), then `Snapshot::build` and `Snapshot::apply` of one changed
+//! credential and of one changed role, each at 1k, 100k and 1M credentials.
 //!
 //! Run with `cargo bench -p keygate-core --bench authorize`; see
 //! docs/benchmarks.md for the figures and how to read them.
@@ -14,9 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
-use keygate_core::{Call, Catalog, Decision, Rate, Snapshot};
+use keygate_core::{Call, Catalog, Decision, Rate, Snapshot, SnapshotDelta, SnapshotSource};
 
-use common::{fixture, with_lifecycle, Probe, ALLOWED_IP, SIZES};
+use common::{fixture, with_lifecycle, Probe, ALLOWED_IP, FAR_EXPIRY, SIZES};
 
 /// The decisions the hot path makes, and how each builds its request.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -32,18 +34,22 @@ enum Case {
     WrongSecret,
     UnknownIdentifier,
     NotAllowed,
+    /// `Hit` on a snapshot with 100 credentials changed since its build
+    /// (kept beside the table, probed first on every lookup).
+    AfterChanges,
 }
 
 impl Case {
     /// In running order: `Lifecycle` right after `Hit`, so the two are
     /// measured under the same conditions.
-    const ALL: [Case; 6] = [
+    const ALL: [Case; 7] = [
         Case::Hit,
         Case::Lifecycle,
         Case::Limited,
         Case::WrongSecret,
         Case::UnknownIdentifier,
         Case::NotAllowed,
+        Case::AfterChanges,
     ];
 
     fn name(self) -> &'static str {
@@ -54,6 +60,7 @@ impl Case {
             Case::WrongSecret => "wrong_secret",
             Case::UnknownIdentifier => "unknown_identifier",
             Case::NotAllowed => "not_allowed",
+            Case::AfterChanges => "hit_after_100_changes",
         }
     }
 
@@ -69,7 +76,7 @@ impl Case {
     /// [`Case::call`]).
     fn request<'p>(self, probe: &'p Probe, next: &'p Probe) -> (&'p str, &'p str, &'p str) {
         match self {
-            Case::Hit | Case::Lifecycle | Case::Limited => (
+            Case::Hit | Case::Lifecycle | Case::Limited | Case::AfterChanges => (
                 probe.identifier.as_str(),
                 probe.secret.as_str(),
                 probe.allowed,
@@ -92,7 +99,7 @@ impl Case {
 
     fn expected(self, decision: &Decision<'_>) -> bool {
         match self {
-            Case::Hit | Case::Lifecycle | Case::Limited => {
+            Case::Hit | Case::Lifecycle | Case::Limited | Case::AfterChanges => {
                 matches!(decision, Decision::Allowed(_))
             }
             Case::WrongSecret | Case::UnknownIdentifier => {
@@ -117,12 +124,14 @@ fn benches(c: &mut Criterion) {
             &with_lifecycle(&fixture.source, Some(rate)),
             catalog.clone(),
         );
+        let changed = after_changes(&fixture.source, &catalog, 100);
         let probes = &fixture.probes;
 
         for case in Case::ALL {
             let snapshot = match case {
                 Case::Lifecycle => &lifecycle,
                 Case::Limited => &limited,
+                Case::AfterChanges => &changed,
                 _ => &snapshot,
             };
             // A wrong fixture would time the wrong path: check a sample first.
@@ -178,6 +187,64 @@ fn benches(c: &mut Criterion) {
             // Dropping the previous snapshot happens after the swap, off the
             // request path, so it is not part of the build time.
             b.iter_with_large_drop(|| Snapshot::build(&fixture.source, catalog.clone()));
+        });
+        group.finish();
+        apply_benches(c, &fixture.source, &catalog, n);
+    }
+}
+
+/// A snapshot of `source` after `changes` deltas, each changing one
+/// credential (a far expiry: still allowed) and applied one at a time.
+fn after_changes(source: &SnapshotSource, catalog: &Arc<Catalog>, changes: usize) -> Snapshot {
+    let mut snapshot = Snapshot::build(source, catalog.clone());
+    for credential in source.credentials.iter().take(changes) {
+        snapshot = snapshot
+            .apply(&one_credential(&snapshot, credential))
+            .expect("in sequence");
+    }
+    assert_eq!(
+        snapshot.changed_since_build(),
+        changes.min(source.credentials.len())
+    );
+    snapshot
+}
+
+/// The delta changing `credential` (a far expiry) after `snapshot`.
+fn one_credential(
+    snapshot: &Snapshot,
+    credential: &keygate_core::snapshot::CredentialEntry,
+) -> SnapshotDelta {
+    let mut credential = credential.clone();
+    credential.lifecycle.expires_at = Some(FAR_EXPIRY);
+    SnapshotDelta {
+        since: snapshot.revision(),
+        revision: snapshot.revision() + 1,
+        credentials: vec![credential],
+        ..SnapshotDelta::default()
+    }
+}
+
+/// `Snapshot::apply` of one changed credential, and of one changed role
+/// (every role set holding it recomputed), on a fresh build of `n`.
+fn apply_benches(c: &mut Criterion, source: &SnapshotSource, catalog: &Arc<Catalog>, n: usize) {
+    let snapshot = Snapshot::build(source, catalog.clone());
+    let credential = one_credential(&snapshot, &source.credentials[0]);
+    let mut role = source.roles[0].clone();
+    role.actions.push("GetTickets".into());
+    let role = SnapshotDelta {
+        since: snapshot.revision(),
+        revision: snapshot.revision() + 1,
+        roles: vec![role],
+        ..SnapshotDelta::default()
+    };
+    for (name, delta) in [("one_credential", &credential), ("one_role", &role)] {
+        let mut group = c.benchmark_group(format!("apply/{name}"));
+        group
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(50);
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter_with_large_drop(|| snapshot.apply(black_box(delta)).expect("in sequence"));
         });
         group.finish();
     }

@@ -25,7 +25,9 @@ pub use model::{AdminId, ClientId, CredentialId, RoleId};
 pub use params::{CanonicalParams, ParamError, Special};
 pub use rate::Rate;
 pub use secret::{ConfigSecret, PlainSecret, SecretHashes};
-pub use snapshot::{Authenticated, Call, Decision, Grant, Snapshot, SnapshotSource};
+pub use snapshot::{
+    Authenticated, Call, Decision, Grant, Snapshot, SnapshotBuilder, SnapshotDelta, SnapshotSource,
+};
 
 /// Name of the role given to credentials imported as full-access legacy
 /// credentials (`keygate credential import`).

@@ -1,15 +1,14 @@
 //! The immutable, in-memory picture of every credential that the hot path
 //! reads: identifier -> secret hashes, owning admin's state, and the union of
-//! the credential's roles as a bitset. Built from a [`SnapshotSource`] after
-//! every change and swapped in whole, so deciding touches no database and
-//! takes no lock.
+//! the credential's roles as a bitset. Built in full from a
+//! [`SnapshotSource`] at start, then brought up to date by applying each
+//! [`SnapshotDelta`] (only what changed), and swapped in whole, so deciding
+//! touches no database and takes no lock.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::action_set::ActionSet;
 use crate::catalog::{ActionDef, ActionId, Catalog};
 use crate::model::{AdminId, ClientId, Lifecycle, RoleId};
 use crate::net::IpNet;
@@ -17,8 +16,14 @@ use crate::params::{CanonicalParams, Special};
 use crate::rate::Rate;
 use crate::secret::{PresentedSecret, SecretHashes, ShortHashes};
 
+mod delta;
 mod hot;
+mod role_sets;
+mod table;
+use delta::Overlay;
 use hot::Hot;
+use role_sets::RoleSets;
+use table::{Pending, Slot, SlotFields, Table};
 
 /// An admin as the snapshot needs it.
 #[derive(Clone, Debug)]
@@ -73,7 +78,48 @@ pub struct SnapshotSource {
     pub credentials: Vec<CredentialEntry>,
 }
 
-#[derive(Debug)]
+/// What changed in the store after one revision, up to another: the new
+/// state of every admin, role and credential a write touched in between,
+/// and what was deleted. Applied with [`Snapshot::apply`], so a change costs
+/// what it touched, not a rebuild of every credential.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotDelta {
+    /// The revision the delta starts after (the snapshot's own).
+    pub since: i64,
+    /// The store revision the delta brings the snapshot to.
+    pub revision: i64,
+    /// Admins added or changed, as they are now.
+    pub admins: Vec<AdminEntry>,
+    /// Admins deleted.
+    pub removed_admins: Vec<AdminId>,
+    /// Roles added or changed, as they are now (actions included).
+    pub roles: Vec<RoleEntry>,
+    /// Roles deleted.
+    pub removed_roles: Vec<RoleId>,
+    /// Credentials added or changed, as they are now.
+    pub credentials: Vec<CredentialEntry>,
+    /// Identifiers of credentials deleted.
+    pub removed_credentials: Vec<String>,
+}
+
+impl SnapshotDelta {
+    /// How many admins, roles and credentials it names.
+    pub fn len(&self) -> usize {
+        self.admins.len()
+            + self.removed_admins.len()
+            + self.roles.len()
+            + self.removed_roles.len()
+            + self.credentials.len()
+            + self.removed_credentials.len()
+    }
+
+    /// Whether it changes nothing but the revision.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Clone, Debug)]
 struct AdminView {
     username: Box<str>,
     enabled: bool,
@@ -240,7 +286,7 @@ pub struct Authenticated<'a> {
     hot: &'a Hot,
     admin: u32,
     role_set: u32,
-    extra: u32,
+    extra: Option<&'a Extra>,
 }
 
 impl std::fmt::Debug for Authenticated<'_> {
@@ -260,7 +306,7 @@ impl<'a> Authenticated<'a> {
 
     /// The owning admin's username.
     pub fn admin(&self) -> &'a str {
-        &self.snapshot.admins[self.admin as usize].username
+        &self.snapshot.admins.views[self.admin as usize].username
     }
 
     /// Names of the credential's roles.
@@ -285,7 +331,7 @@ impl<'a> Authenticated<'a> {
     /// The WHMCS clients the credential is bound to, sorted; empty: not
     /// client-scoped.
     pub fn client_ids(&self) -> &'a [ClientId] {
-        match self.snapshot.extra(self.extra) {
+        match self.extra {
             Some(extra) if self.hot.scoped() => &extra.client_ids,
             _ => &[],
         }
@@ -311,17 +357,82 @@ impl<'a> Authenticated<'a> {
 }
 
 /// See the module documentation.
+///
+/// A snapshot is a base built in full (at start, on a catalog change, and
+/// when changes have piled up) plus the credentials changed since, each
+/// shared with the snapshots applied before it; see [`Snapshot::apply`].
 #[derive(Debug)]
 pub struct Snapshot {
     revision: i64,
     catalog: Arc<Catalog>,
+    /// The credentials as of the last full build, shared by every snapshot
+    /// applied on top of it.
+    base: Arc<Base>,
+    /// Credentials changed or deleted since the base was built.
+    overlay: Overlay,
+    /// Credentials held, base and overlay together.
+    len: usize,
+    admins: Arc<Admins>,
+    role_sets: Arc<RoleSets>,
+    unmatchable: ShortHashes,
+}
+
+/// The part of a snapshot built in full: the slot table and the extras its
+/// slots point at.
+#[derive(Debug)]
+struct Base {
     credentials: Table,
-    admins: Vec<AdminView>,
-    role_sets: RoleSets,
     /// Lifecycle settings of the credentials that have any (most have
     /// none): a slot's `extra` is an index + 1 here, 0 for none.
     extras: Vec<Extra>,
-    unmatchable: ShortHashes,
+}
+
+impl Base {
+    /// The extra at a slot's `extra` index (0: none).
+    fn extra(&self, index: u32) -> Option<&Extra> {
+        index.checked_sub(1).map(|i| &self.extras[i as usize])
+    }
+}
+
+/// The admins, at indexes that never change while snapshots are applied
+/// on top of one another (slots store the index).
+#[derive(Clone, Debug, Default)]
+struct Admins {
+    views: Vec<AdminView>,
+    index: HashMap<AdminId, u32>,
+}
+
+impl Admins {
+    fn of(entries: &[AdminEntry]) -> Self {
+        let mut admins = Self::default();
+        for entry in entries {
+            admins.upsert(entry);
+        }
+        admins
+    }
+
+    /// Adds `entry`, or updates the admin at its index.
+    fn upsert(&mut self, entry: &AdminEntry) {
+        let view = AdminView {
+            username: entry.username.as_str().into(),
+            enabled: entry.enabled,
+        };
+        match self.index.get(&entry.id) {
+            Some(&i) => self.views[i as usize] = view,
+            None => {
+                self.index.insert(entry.id, to_u32(self.views.len()));
+                self.views.push(view);
+            }
+        }
+    }
+
+    /// Forgets a deleted admin; its index stays taken, disabled, since
+    /// slots of an older base may still point at it.
+    fn remove(&mut self, id: AdminId) {
+        if let Some(i) = self.index.remove(&id) {
+            self.views[i as usize].enabled = false;
+        }
+    }
 }
 
 /// What few credentials carry beyond the common case, kept out of the slot
@@ -364,6 +475,14 @@ impl Extra {
     }
 }
 
+/// A credential found by identifier, in the base or among the changes.
+#[derive(Clone, Copy)]
+struct Found<'a> {
+    slot: &'a Slot,
+    identifier: &'a str,
+    extra: Option<&'a Extra>,
+}
+
 impl Snapshot {
     /// A snapshot with no credentials, for a server that has not loaded yet.
     pub fn empty(catalog: Arc<Catalog>) -> Self {
@@ -372,87 +491,13 @@ impl Snapshot {
 
     /// Builds the lookup structures from `source`.
     pub fn build(source: &SnapshotSource, catalog: Arc<Catalog>) -> Self {
-        let admin_index: HashMap<AdminId, u32> = source
-            .admins
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.id, i as u32))
-            .collect();
-        let admins = source
-            .admins
-            .iter()
-            .map(|a| AdminView {
-                username: a.username.as_str().into(),
-                enabled: a.enabled,
-            })
-            .collect();
-        let roles: HashMap<RoleId, (Arc<str>, ActionSet)> = source
-            .roles
-            .iter()
-            .map(|r| {
-                (
-                    r.id,
-                    (Arc::from(r.name.as_str()), role_actions(r, &catalog)),
-                )
-            })
-            .collect();
-
-        let mut role_sets = RoleSets::new(catalog.len());
-        let mut role_set_index: HashMap<Box<[RoleId]>, u32> = HashMap::new();
-        // Reused for every credential: looking a combination up by slice
-        // allocates only for combinations not seen yet.
-        let mut key: Vec<RoleId> = Vec::new();
-        let mut credentials = Vec::with_capacity(source.credentials.len());
-        let mut extras = Vec::new();
-        for cred in &source.credentials {
-            let Some(&admin) = admin_index.get(&cred.admin_id) else {
-                continue;
-            };
-            key.clear();
-            key.extend(
-                cred.role_ids
-                    .iter()
-                    .copied()
-                    .filter(|id| roles.contains_key(id)),
-            );
-            key.sort_unstable();
-            key.dedup();
-            let role_set = match role_set_index.get(key.as_slice()) {
-                Some(&index) => index,
-                None => {
-                    let index = role_sets.push(&key, &roles, catalog.len());
-                    role_set_index.insert(key.as_slice().into(), index);
-                    index
-                }
-            };
-            let hot = Hot::of(&cred.lifecycle);
-            let extra = match Extra::of(cred, &hot) {
-                Some(extra) => {
-                    extras.push(extra);
-                    to_u32(extras.len())
-                }
-                None => 0,
-            };
-            credentials.push(NewSlot {
-                identifier: &cred.identifier,
-                hashes: cred.hashes.short(),
-                admin,
-                role_set,
-                expires_at: cred.lifecycle.expires_at.unwrap_or(i64::MAX),
-                extra,
-                hot,
-            });
+        let mut builder =
+            SnapshotBuilder::new(source.revision, &source.admins, &source.roles, catalog);
+        builder.reserve(source.credentials.len());
+        for credential in &source.credentials {
+            builder.push(credential);
         }
-        role_sets.shrink_to_fit();
-        Self {
-            revision: source.revision,
-            catalog,
-            credentials: Table::build(credentials),
-            admins,
-            role_sets,
-            extras,
-            unmatchable: SecretHashes::unmatchable().short(),
-        }
+        builder.finish()
     }
 
     /// Takes over `previous`'s local rate-limit state for every credential
@@ -460,18 +505,16 @@ impl Snapshot {
     /// budget. Calls decided on `previous` between this and the swap are
     /// not carried over (a few calls at most, at a change).
     pub fn carry_limits_from(&self, previous: &Snapshot) {
-        for slot in self.credentials.slots.iter().filter(|s| s.home != EMPTY) {
-            let identifier = self.credentials.identifier(slot);
-            let home = previous.credentials.home(identifier);
-            if let Some(old) = previous.credentials.get_from(home, identifier) {
-                slot.hot.carry_from(&old.hot);
+        for (identifier, slot) in self.base.credentials.occupied() {
+            if let Some(old) = previous.find(identifier) {
+                slot.hot.carry_from(&old.slot.hot);
             }
         }
-    }
-
-    /// The extra at a slot's `extra` index (0: none).
-    fn extra(&self, index: u32) -> Option<&Extra> {
-        index.checked_sub(1).map(|i| &self.extras[i as usize])
+        for (identifier, changed) in self.overlay.present() {
+            if let Some(old) = previous.find(identifier) {
+                changed.slot.hot.carry_from(&old.slot.hot);
+            }
+        }
     }
 
     /// Store revision this snapshot reflects.
@@ -481,17 +524,50 @@ impl Snapshot {
 
     /// Number of credentials held.
     pub fn len(&self) -> usize {
-        self.credentials.len
+        self.len
     }
 
     /// Whether no credential is held.
     pub fn is_empty(&self) -> bool {
-        self.credentials.len == 0
+        self.len == 0
+    }
+
+    /// How many credentials changed since the last full build: a caller
+    /// rebuilds in full once they pile up (each costs a little memory and,
+    /// while any exist, one probe of the changes per lookup).
+    pub fn changed_since_build(&self) -> usize {
+        self.overlay.len()
     }
 
     /// The catalog actions are resolved against.
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
+    }
+
+    /// The credential `identifier`, wherever it is.
+    fn find(&self, identifier: &str) -> Option<Found<'_>> {
+        let table = &self.base.credentials;
+        let hash = table.hash(identifier);
+        self.find_hashed(hash, table.home_at(hash), identifier)
+    }
+
+    /// [`Snapshot::find`] with the identifier's hash and home already
+    /// computed: the changes first (when there are any), then the base.
+    fn find_hashed(&self, hash: u64, home: usize, identifier: &str) -> Option<Found<'_>> {
+        if let Some(changed) = self.overlay.get(hash, identifier) {
+            return changed.map(|(identifier, c)| Found {
+                slot: &c.slot,
+                identifier,
+                extra: c.extra.as_ref(),
+            });
+        }
+        let table = &self.base.credentials;
+        let slot = table.get_from(home, identifier)?;
+        Some(Found {
+            slot,
+            identifier: table.identifier(slot),
+            extra: self.base.extra(slot.extra),
+        })
     }
 
     /// Checks identifier and secret (or its md5 hex). Unknown identifiers
@@ -517,9 +593,7 @@ impl Snapshot {
             Verdict::Expired(identifier) => return Decision::Expired { identifier, action },
         };
         let admitted = match credential.hot.allowlist_in_extra() {
-            true => self
-                .extra(credential.extra)
-                .is_some_and(|e| e.admits(call.ip)),
+            true => credential.extra.is_some_and(|e| e.admits(call.ip)),
             false => credential.hot.admits(call.ip),
         };
         if !admitted {
@@ -551,28 +625,35 @@ impl Snapshot {
         call: &Call<'_>,
         action: Option<&str>,
     ) -> (Verdict<'a>, Option<ActionId>) {
-        let home = self.credentials.home(call.identifier);
-        self.credentials.prefetch(home);
+        let table = &self.base.credentials;
+        let hash = table.hash(call.identifier);
+        let home = table.home_at(hash);
+        table.prefetch(home);
         let digest = PresentedSecret::of(call.secret);
         let action = action.and_then(|a| self.catalog.resolve(a));
 
-        let found = self.credentials.get_from(home, call.identifier);
-        if let (Some(slot), Some(id)) = (found, action) {
-            self.role_sets.prefetch(slot.role_set, id);
+        let found = self.find_hashed(hash, home, call.identifier);
+        if let (Some(found), Some(id)) = (found, action) {
+            self.role_sets.prefetch(found.slot.role_set, id);
         }
         // Likewise the extra, for the few credentials whose allowlist is
         // there (a rotation's old secret is read only on a mismatch).
-        if let Some(slot) = found.filter(|slot| slot.hot.allowlist_in_extra()) {
-            if let Some(extra) = self.extra(slot.extra) {
-                prefetch(extra);
-            }
+        if let Some(extra) = found
+            .filter(|f| f.slot.hot.allowlist_in_extra())
+            .and_then(|f| f.extra)
+        {
+            prefetch(extra);
         }
-        let hashes = found.map_or(&self.unmatchable, |slot| &slot.hashes);
+        let hashes = found.map_or(&self.unmatchable, |f| &f.slot.hashes);
         let secret_ok = digest.matches_short(hashes);
-        let Some(slot) = found else {
+        let Some(Found {
+            slot,
+            identifier,
+            extra,
+        }) = found
+        else {
             return (Verdict::Failed, action);
         };
-        let extra = self.extra(slot.extra);
         // The previous secret of a rotation counts until its end; checked
         // only when the current one did not match, and only for the few
         // credentials in a rotation.
@@ -580,10 +661,9 @@ impl Snapshot {
             || extra
                 .and_then(|e| e.old_secret.as_ref())
                 .is_some_and(|(old, until)| call.now < *until && digest.matches(old));
-        if !secret_ok || !self.admins[slot.admin as usize].enabled {
+        if !secret_ok || !self.admins.views[slot.admin as usize].enabled {
             return (Verdict::Failed, action);
         }
-        let identifier = self.credentials.identifier(slot);
         if slot.hot.disabled() {
             return (Verdict::Disabled(identifier), action);
         }
@@ -596,9 +676,118 @@ impl Snapshot {
             hot: &slot.hot,
             admin: slot.admin,
             role_set: slot.role_set,
-            extra: slot.extra,
+            extra,
         };
         (Verdict::Valid(credential), action)
+    }
+}
+
+/// What the slot of `cred` holds besides its identifier.
+fn slot_fields(
+    cred: &CredentialEntry,
+    admin: u32,
+    role_set: u32,
+    extra: u32,
+    hot: Hot,
+) -> SlotFields {
+    SlotFields {
+        hashes: cred.hashes.short(),
+        admin,
+        role_set,
+        expires_at: cred.lifecycle.expires_at.unwrap_or(i64::MAX),
+        extra,
+        hot,
+    }
+}
+
+/// Builds a [`Snapshot`] one credential at a time, so a store can stream
+/// its rows in rather than hold them all: at a million credentials the
+/// rows as read would take several times the snapshot's own memory.
+#[derive(Debug)]
+pub struct SnapshotBuilder {
+    revision: i64,
+    catalog: Arc<Catalog>,
+    admins: Admins,
+    role_sets: RoleSets,
+    /// Scratch space for role combinations (see [`RoleSets::intern`]).
+    key: Vec<RoleId>,
+    pending: Pending,
+    extras: Vec<Extra>,
+}
+
+impl SnapshotBuilder {
+    /// A builder for the store at `revision` with these admins and roles.
+    pub fn new(
+        revision: i64,
+        admins: &[AdminEntry],
+        roles: &[RoleEntry],
+        catalog: Arc<Catalog>,
+    ) -> Self {
+        Self {
+            revision,
+            admins: Admins::of(admins),
+            role_sets: RoleSets::new(roles, &catalog),
+            catalog,
+            key: Vec::new(),
+            pending: Pending::default(),
+            extras: Vec::new(),
+        }
+    }
+
+    /// Makes room for `additional` more credentials.
+    pub fn reserve(&mut self, additional: usize) {
+        self.pending.reserve(additional);
+    }
+
+    /// How many credentials were added (those of unknown admins too).
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether none was added.
+    pub fn is_empty(&self) -> bool {
+        self.pending.len() == 0
+    }
+
+    /// Adds `credential`; one whose admin is unknown is left out, and a
+    /// repeated identifier replaces the earlier one.
+    pub fn push(&mut self, credential: &CredentialEntry) {
+        let Some(&admin) = self.admins.index.get(&credential.admin_id) else {
+            return;
+        };
+        let role_set = self.role_sets.intern(&credential.role_ids, &mut self.key);
+        let hot = Hot::of(&credential.lifecycle);
+        let extra = match Extra::of(credential, &hot) {
+            Some(extra) => {
+                self.extras.push(extra);
+                to_u32(self.extras.len())
+            }
+            None => 0,
+        };
+        let fields = slot_fields(credential, admin, role_set, extra, hot);
+        self.pending.push(&credential.identifier, fields);
+    }
+
+    /// The snapshot of everything added.
+    pub fn finish(self) -> Snapshot {
+        let mut role_sets = self.role_sets;
+        role_sets.shrink_to_fit();
+        let mut extras = self.extras;
+        extras.shrink_to_fit();
+        let credentials = Table::build(self.pending);
+        Snapshot {
+            revision: self.revision,
+            catalog: self.catalog,
+            len: credentials.len,
+            base: Arc::new(Base {
+                credentials,
+                extras,
+            }),
+            overlay: Overlay::default(),
+            admins: Arc::new(self.admins),
+            role_sets: Arc::new(role_sets),
+            unmatchable: SecretHashes::unmatchable().short(),
+        }
     }
 }
 
@@ -634,462 +823,14 @@ fn prefetch<T>(value: &T) {
     let _ = value;
 }
 
-fn role_actions(role: &RoleEntry, catalog: &Catalog) -> ActionSet {
-    let mut set = ActionSet::with_capacity(catalog.len());
-    for id in role.actions.iter().filter_map(|a| catalog.resolve(a)) {
-        set.insert(id);
-    }
-    set
-}
-
-/// Every distinct combination of roles, shared by every credential holding
-/// it, laid out flat: one array of bitset words and one of names, rather
-/// than two small allocations per set, so the check after authentication
-/// reads one word from a compact block.
-#[derive(Debug)]
-struct RoleSets {
-    /// Words per set: enough for every action of the catalog.
-    stride: usize,
-    /// Allowed actions of set `i`: `words[i * stride..(i + 1) * stride]`.
-    words: Vec<u64>,
-    /// Names of set `i`: `names[name_ends[i - 1]..name_ends[i]]`.
-    name_ends: Vec<u32>,
-    names: Vec<Arc<str>>,
-}
-
-impl RoleSets {
-    fn new(actions: usize) -> Self {
-        Self {
-            stride: actions.div_ceil(64),
-            words: Vec::new(),
-            name_ends: Vec::new(),
-            names: Vec::new(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.name_ends.len()
-    }
-
-    /// Drops the spare capacity left by growing while building: a snapshot
-    /// is never added to.
-    fn shrink_to_fit(&mut self) {
-        self.words.shrink_to_fit();
-        self.name_ends.shrink_to_fit();
-        self.names.shrink_to_fit();
-    }
-
-    /// Adds the union of the roles `key` names and returns its index.
-    fn push(
-        &mut self,
-        key: &[RoleId],
-        roles: &HashMap<RoleId, (Arc<str>, ActionSet)>,
-        actions: usize,
-    ) -> u32 {
-        let mut allowed = ActionSet::with_capacity(actions);
-        for (name, role_actions) in key.iter().filter_map(|id| roles.get(id)) {
-            allowed.union_with(role_actions);
-            self.names.push(name.clone());
-        }
-        self.words.extend_from_slice(allowed.words());
-        self.name_ends.push(to_u32(self.names.len()));
-        to_u32(self.len() - 1)
-    }
-
-    fn names(&self, set: u32) -> &[Arc<str>] {
-        let set = set as usize;
-        let start = set
-            .checked_sub(1)
-            .map_or(0, |prev| self.name_ends[prev] as usize);
-        &self.names[start..self.name_ends[set] as usize]
-    }
-
-    /// Starts loading the word [`RoleSets::allows`] will read.
-    fn prefetch(&self, set: u32, id: ActionId) {
-        if let Some(word) = self.word(set, id) {
-            prefetch(word);
-        }
-    }
-
-    fn word(&self, set: u32, id: ActionId) -> Option<&u64> {
-        let (word, _) = ActionSet::position(id);
-        // Ids beyond the stride cannot come from this snapshot's catalog.
-        (word < self.stride).then(|| &self.words[set as usize * self.stride + word])
-    }
-
-    fn allows(&self, set: u32, id: ActionId) -> bool {
-        let (_, bit) = ActionSet::position(id);
-        self.word(set, id)
-            .is_some_and(|word| word & (1 << bit) != 0)
-    }
-}
-
-/// Identifiers up to this many bytes (all generated ones: 32) are stored in
-/// their slot; longer imported ones also live in [`Table::long_ids`].
-const INLINE_ID: usize = 32;
-
-/// `Slot::home` of a slot holding no credential: above every real home, so
-/// a probe stops there as it does at any slot past the identifier's home.
-const EMPTY: u32 = u32::MAX;
-
-/// One credential, with everything authentication reads about it in one
-/// 128-byte, 64-aligned block: the secret hashes in the first cache line,
-/// the identifier, expiry and indexes in the second.
-#[derive(Clone)]
-#[repr(C, align(64))]
-struct Slot {
-    hashes: ShortHashes,
-    id: [u8; INLINE_ID],
-    /// Unix seconds from which the credential is expired; `i64::MAX`: never.
-    expires_at: i64,
-    /// Where the probe for this identifier starts; [`EMPTY`] if unused.
-    home: u32,
-    id_len: u32,
-    long_id: u32,
-    admin: u32,
-    role_set: u32,
-    /// Index + 1 into [`Snapshot::extras`]; 0: none.
-    extra: u32,
-    /// Enabled state, inline allowlist, own rate and local limiter state.
-    hot: Hot,
-}
-
-impl Slot {
-    fn empty() -> Self {
-        Self {
-            hashes: SecretHashes::unmatchable().short(),
-            id: [0; INLINE_ID],
-            expires_at: i64::MAX,
-            home: EMPTY,
-            id_len: 0,
-            long_id: 0,
-            admin: 0,
-            role_set: 0,
-            extra: 0,
-            hot: Hot::plain(),
-        }
-    }
-}
-
-/// A credential on its way into a [`Table`].
-struct NewSlot<'s> {
-    identifier: &'s str,
-    hashes: ShortHashes,
-    admin: u32,
-    role_set: u32,
-    expires_at: i64,
-    extra: u32,
-    hot: Hot,
-}
-
-/// Credentials by identifier, each stored in its slot.
-///
-/// A `HashMap<Box<str>, Entry>` costs a chain of dependent cache misses per
-/// lookup at a million credentials (control bytes, bucket, boxed key); here
-/// a lookup reads one slot and, sometimes, the next.
-///
-/// Open addressing with linear probing, built in one go with the slots in
-/// order of their home (an ordered hash table): a probe passes the slots of
-/// earlier homes and stops at the first slot of a later one, so a lookup for
-/// an absent identifier ends as soon as one for a present identifier would.
-/// Runs do not wrap around: the last run may spill past the homes into the
-/// extra slots at the end, the last of which is always empty.
-struct Table {
-    /// Keyed (SipHash) so identifiers an attacker picks cannot pile up in
-    /// one run.
-    hasher: RandomState,
-    /// Number of possible homes: twice the credentials, so runs stay short.
-    homes: usize,
-    slots: Box<[Slot]>,
-    long_ids: Vec<Box<str>>,
-    len: usize,
-}
-
-impl Table {
-    fn build(credentials: Vec<NewSlot<'_>>) -> Self {
-        let hasher = RandomState::new();
-        let homes = credentials.len().saturating_mul(2).max(8);
-        // Homes are stored as `u32`, below the EMPTY marker.
-        assert!(
-            homes < EMPTY as usize,
-            "too many credentials for one snapshot"
-        );
-        let mut placed: Vec<(u32, NewSlot<'_>)> = credentials
-            .into_iter()
-            .map(|c| (to_u32(home_of(&hasher, homes, c.identifier)), c))
-            .collect();
-        // Stable, so a repeated identifier keeps its source order and the
-        // last one wins below, as with a map insert.
-        placed.sort_by_key(|(home, _)| *home);
-
-        let mut table = Self {
-            hasher,
-            homes,
-            slots: Box::default(),
-            long_ids: Vec::new(),
-            len: 0,
-        };
-        let mut slots: Vec<Slot> = Vec::with_capacity(homes + 1);
-        for (home, new) in placed {
-            if let Some(existing) = slots
-                .iter_mut()
-                .rev()
-                .take_while(|s| s.home == home)
-                .find(|s| table.matches_in(new.identifier, s))
-            {
-                existing.hashes = new.hashes;
-                existing.admin = new.admin;
-                existing.role_set = new.role_set;
-                existing.expires_at = new.expires_at;
-                existing.extra = new.extra;
-                existing.hot = new.hot;
-                continue;
-            }
-            if slots.len() < home as usize {
-                slots.resize_with(home as usize, Slot::empty);
-            }
-            slots.push(table.slot_for(home, &new));
-            table.len += 1;
-        }
-        let end = (slots.len() + 1).max(homes + 1);
-        slots.resize_with(end, Slot::empty);
-        table.slots = slots.into_boxed_slice();
-        table.long_ids.shrink_to_fit();
-        table
-    }
-
-    fn slot_for(&mut self, home: u32, new: &NewSlot<'_>) -> Slot {
-        let bytes = new.identifier.as_bytes();
-        let inline = bytes.len().min(INLINE_ID);
-        let mut slot = Slot {
-            hashes: new.hashes,
-            id: [0; INLINE_ID],
-            expires_at: new.expires_at,
-            home,
-            id_len: to_u32(bytes.len()),
-            long_id: 0,
-            admin: new.admin,
-            role_set: new.role_set,
-            extra: new.extra,
-            hot: new.hot.clone(),
-        };
-        slot.id[..inline].copy_from_slice(&bytes[..inline]);
-        if bytes.len() > INLINE_ID {
-            slot.long_id = to_u32(self.long_ids.len());
-            self.long_ids.push(new.identifier.into());
-        }
-        slot
-    }
-
-    /// Where the probe for `identifier` starts.
-    fn home(&self, identifier: &str) -> usize {
-        home_of(&self.hasher, self.homes, identifier)
-    }
-
-    /// Whether the occupied `slot` holds `identifier`.
-    fn matches_in(&self, identifier: &str, slot: &Slot) -> bool {
-        let bytes = identifier.as_bytes();
-        let inline = bytes.len().min(INLINE_ID);
-        slot.id_len as usize == bytes.len()
-            && slot.id[..inline] == bytes[..inline]
-            && (bytes.len() <= INLINE_ID || *self.long_ids[slot.long_id as usize] == *identifier)
-    }
-
-    /// Starts loading the first two slots of the probe from `home`, where
-    /// nearly every lookup ends, both cache lines of each.
-    fn prefetch(&self, home: usize) {
-        // `home + 1` exists: there is always one more slot than homes.
-        for slot in &self.slots[home..home + 2] {
-            prefetch(&slot.hashes);
-            prefetch(&slot.home);
-        }
-    }
-
-    /// The slot holding `identifier`, whose home is `home`.
-    fn get_from(&self, home: usize, identifier: &str) -> Option<&Slot> {
-        let wanted = home as u32;
-        for slot in &self.slots[home..] {
-            if slot.home > wanted {
-                return None;
-            }
-            if slot.home == wanted && self.matches_in(identifier, slot) {
-                return Some(slot);
-            }
-        }
-        // Not reached: the last slot is empty, and EMPTY is above any home.
-        None
-    }
-
-    /// The stored identifier of an occupied slot.
-    fn identifier<'a>(&'a self, slot: &'a Slot) -> &'a str {
-        let len = slot.id_len as usize;
-        if len > INLINE_ID {
-            &self.long_ids[slot.long_id as usize]
-        } else {
-            // The bytes were copied whole from a `&str`, so they are UTF-8.
-            std::str::from_utf8(&slot.id[..len]).expect("inline identifiers are whole strings")
-        }
-    }
-}
-
-/// The hash of `identifier` scaled to `0..homes` (multiply-shift), which
-/// needs no power-of-two size.
-fn home_of(hasher: &RandomState, homes: usize, identifier: &str) -> usize {
-    let hash = hasher.hash_one(identifier.as_bytes());
-    ((u128::from(hash) * homes as u128) >> 64) as usize
-}
-
-impl std::fmt::Debug for Table {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Table")
-            .field("len", &self.len)
-            .field("slots", &self.slots.len())
-            .finish_non_exhaustive()
-    }
-}
-
 /// Indexes are stored as `u32` to keep slots small; four billion
 /// credentials or role combinations is far beyond any deployment.
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).expect("at most u32::MAX - 1 entries")
 }
 
-/// The slot is two cache lines: a lookup touches at most those two.
-const _: () = assert!(std::mem::size_of::<Slot>() == 128);
-
 #[cfg(test)]
 mod tests;
 
-/// The slot table, beyond what the rule table in
-/// `tests.rs` covers: long and similar identifiers, probing, replacement.
 #[cfg(test)]
-mod table_tests {
-    use super::*;
-
-    /// A table of `(identifier, secret, admin)` triples.
-    fn table(credentials: &[(&str, &str, u32)]) -> Table {
-        let hashes: Vec<SecretHashes> = credentials.iter().map(|c| SecretHashes::of(c.1)).collect();
-        let new = credentials
-            .iter()
-            .zip(&hashes)
-            .map(|(&(identifier, _, admin), hashes)| NewSlot {
-                identifier,
-                hashes: hashes.short(),
-                admin,
-                role_set: 0,
-                expires_at: i64::MAX,
-                extra: 0,
-                hot: Hot::plain(),
-            })
-            .collect();
-        Table::build(new)
-    }
-
-    fn get<'t>(table: &'t Table, identifier: &str) -> Option<&'t Slot> {
-        table.get_from(table.home(identifier), identifier)
-    }
-
-    #[test]
-    fn finds_every_identifier_and_nothing_else() {
-        let long = "L".repeat(INLINE_ID);
-        let identifiers: Vec<String> = (0..2_000)
-            .map(|i| match i % 4 {
-                0 => format!("id{i}"),
-                // Longer than the inline part, sharing its first 32 bytes.
-                1 => format!("{long}{i}"),
-                2 => format!("{i:0>32}"),
-                _ => format!("{i}-\u{e9}\u{1f511}-{}", "x".repeat(i % 200)),
-            })
-            .collect();
-        let triples: Vec<(&str, &str, u32)> = identifiers
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), id.as_str(), i as u32))
-            .collect();
-        let table = table(&triples);
-        assert_eq!(table.len, identifiers.len());
-        assert_eq!(table.slots.last().unwrap().home, EMPTY);
-        for (i, id) in identifiers.iter().enumerate() {
-            let slot = get(&table, id).expect(id);
-            assert_eq!(slot.admin, i as u32);
-            assert_eq!(table.identifier(slot), id);
-            assert!(PresentedSecret::of(id).matches_short(&slot.hashes));
-        }
-        for absent in [
-            "",
-            "id",
-            "id2000",
-            &long,
-            &format!("{long}x"),
-            &"0".repeat(31),
-        ] {
-            assert!(get(&table, absent).is_none(), "{absent:?}");
-        }
-    }
-
-    #[test]
-    fn runs_are_sorted_by_home_and_start_at_it() {
-        let identifiers: Vec<String> = (0..500).map(|i| format!("c{i}")).collect();
-        let triples: Vec<(&str, &str, u32)> =
-            identifiers.iter().map(|id| (id.as_str(), "s", 0)).collect();
-        let table = table(&triples);
-        let mut previous = 0;
-        for (index, slot) in table.slots.iter().enumerate() {
-            if slot.home != EMPTY {
-                assert!(slot.home as usize <= index && slot.home >= previous);
-                previous = slot.home;
-            }
-        }
-    }
-
-    #[test]
-    fn a_repeated_identifier_replaces_the_earlier_one() {
-        let table = table(&[("same", "a", 1), ("other", "c", 3), ("same", "b", 2)]);
-        assert_eq!(table.len, 2);
-        let slot = get(&table, "same").unwrap();
-        assert_eq!(slot.admin, 2);
-        assert!(PresentedSecret::of("b").matches_short(&slot.hashes));
-    }
-
-    #[test]
-    fn an_empty_table_and_an_empty_identifier() {
-        assert!(get(&table(&[]), "").is_none());
-        assert!(get(&table(&[("x", "a", 0)]), "").is_none());
-        let table = table(&[("", "a", 0)]);
-        assert_eq!(table.identifier(get(&table, "").unwrap()), "");
-    }
-
-    #[test]
-    fn role_sets_keep_their_names_and_bits_apart() {
-        let catalog = Catalog::builtin();
-        let role = |id, name: &str, actions: &[&str]| RoleEntry {
-            id: RoleId(id),
-            name: name.into(),
-            actions: actions.iter().map(|a| a.to_string()).collect(),
-        };
-        let roles: HashMap<RoleId, (Arc<str>, ActionSet)> = [
-            role(1, "A", &["GetClients"]),
-            role(2, "B", &["UpdateClientAddon"]),
-        ]
-        .iter()
-        .map(|r| {
-            (
-                r.id,
-                (Arc::from(r.name.as_str()), role_actions(r, &catalog)),
-            )
-        })
-        .collect();
-        let mut sets = RoleSets::new(catalog.len());
-        let empty = sets.push(&[], &roles, catalog.len());
-        let both = sets.push(&[RoleId(1), RoleId(2)], &roles, catalog.len());
-        let b = sets.push(&[RoleId(2)], &roles, catalog.len());
-        let id = |name| catalog.resolve(name).unwrap();
-        assert!(sets.names(empty).is_empty());
-        assert_eq!(sets.names(both).len(), 2);
-        assert_eq!(&*sets.names(b)[0], "B");
-        assert!(!sets.allows(empty, id("GetClients")));
-        assert!(sets.allows(both, id("GetClients")) && sets.allows(both, id("UpdateClientAddon")));
-        assert!(!sets.allows(b, id("GetClients")) && sets.allows(b, id("UpdateClientAddon")));
-        assert!(!sets.allows(b, ActionId::from_index(60_000)));
-    }
-}
+mod delta_tests;

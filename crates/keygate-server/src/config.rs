@@ -155,7 +155,7 @@ impl ServerConfig {
             listen: listen.into(),
             upstream: None,
             max_body_bytes: 1024 * 1024,
-            reload_interval: Duration::from_millis(250),
+            reload_interval: Duration::from_millis(50),
             access_flush_interval: Duration::from_secs(5),
             database_label: database_label.into(),
             secure_cookies: false,

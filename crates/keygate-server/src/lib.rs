@@ -211,6 +211,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "keygate_ratelimit_degraded {}\n",
         u8::from(state.limits.degraded())
     ));
+    body.push_str(&state.live.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

@@ -6,7 +6,7 @@
 //! reported as [`Error::Unavailable`], never a panic: the database is
 //! damaged, not the request wrong.
 
-use keygate_core::model::{ClientId, Lifecycle};
+use keygate_core::model::{ClientId, Lifecycle, RoleId};
 use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
 use keygate_core::SecretHashes;
@@ -123,6 +123,20 @@ pub(crate) fn old_secret(
         }
         _ => Ok(None),
     }
+}
+
+/// Role ids as a snapshot read aggregates them (`"3,7"`; `None`: no role).
+pub(crate) fn role_id_list(list: Option<String>) -> Result<Vec<RoleId>> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(|id| {
+            id.trim().parse().map(RoleId).map_err(|_| {
+                Error::Unavailable(format!("unreadable role id {id:?} in the database"))
+            })
+        })
+        .collect()
 }
 
 /// When a pending rotation's old secret stops, as listed: `None` when there

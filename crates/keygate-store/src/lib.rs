@@ -4,6 +4,7 @@
 
 mod audit_sql;
 pub mod backup;
+mod changes_sql;
 mod columns;
 mod error;
 mod list_sql;

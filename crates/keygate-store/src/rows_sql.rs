@@ -48,11 +48,121 @@ impl CredentialFilter<'_> {
     }
 }
 
+/// What a change-log key names: the `kind` of a `snapshot_changes` row
+/// (migration 0009).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChangeKind {
+    /// An admin, keyed by its id.
+    Admin,
+    /// A role, keyed by its id.
+    Role,
+    /// A credential, keyed by its identifier.
+    Credential,
+}
+
+impl ChangeKind {
+    /// The `kind` column's value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Role => "role",
+            Self::Credential => "credential",
+        }
+    }
+
+    /// The kind a `kind` column holds.
+    pub(crate) fn parse(kind: &str) -> Option<Self> {
+        match kind {
+            "admin" => Some(Self::Admin),
+            "role" => Some(Self::Role),
+            "credential" => Some(Self::Credential),
+            _ => None,
+        }
+    }
+
+    /// The keys of this kind logged after revision `$1` up to `$2`, typed
+    /// like the column they name (ids are stored as text), so the lookup
+    /// uses that column's index.
+    fn logged_keys(self) -> String {
+        let key = match self {
+            Self::Credential => "key",
+            Self::Admin | Self::Role => "CAST(key AS BIGINT)",
+        };
+        format!(
+            "SELECT {key} FROM snapshot_changes WHERE kind = '{}' \
+             AND revision > $1 AND revision <= $2",
+            self.as_str()
+        )
+    }
+}
+
+/// Which admins, roles and credentials a snapshot read covers: all of them
+/// (a full [`keygate_core::SnapshotSource`]) or only those the change log
+/// names in a range of revisions (a [`keygate_core::SnapshotDelta`]), read
+/// by joining on the log, never by loading whole tables.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum EntryFilter {
+    /// Every row.
+    All,
+    /// The rows logged after revision `since` up to `until` (binding `$1`
+    /// and `$2`).
+    Changed {
+        /// Exclusive lower bound.
+        since: i64,
+        /// Inclusive upper bound.
+        until: i64,
+    },
+}
+
+impl EntryFilter {
+    /// The condition selecting the rows whose `column` holds a key of
+    /// `kind` (empty for [`EntryFilter::All`]).
+    pub(crate) fn condition(self, column: &str, kind: ChangeKind) -> String {
+        match self {
+            Self::All => String::new(),
+            Self::Changed { .. } => format!("WHERE {column} IN ({})", kind.logged_keys()),
+        }
+    }
+
+    /// The condition on `credential_roles` selecting the links of the
+    /// credentials it selects.
+    pub(crate) fn links_condition(self) -> String {
+        match self {
+            Self::All => String::new(),
+            Self::Changed { .. } => format!(
+                "WHERE credential_id IN (SELECT id FROM credentials {})",
+                self.condition("identifier", ChangeKind::Credential)
+            ),
+        }
+    }
+}
+
+/// Which roles a backend's `load_roles` reads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RoleFilter {
+    /// The one with this id (binding `$1`).
+    Id(RoleId),
+    /// Those a snapshot read covers.
+    Entries(EntryFilter),
+}
+
+impl RoleFilter {
+    /// The condition on a table whose `column` holds role ids.
+    pub(crate) fn condition(self, column: &str) -> String {
+        match self {
+            Self::Id(_) => format!("WHERE {column} = $1"),
+            Self::Entries(entries) => entries.condition(column, ChangeKind::Role),
+        }
+    }
+}
+
 /// Defines, in the invoking backend's `rows` module, the reads for one sqlx
 /// database type (`sqlx::Sqlite` or `sqlx::Postgres`): `admin`,
 /// `list_admins`, `find_admin`, `revision`, `role_id`, `load_roles`,
-/// `load_role`, `find_role`, `role_usage`, `load_credentials` and
-/// `snapshot_source`. Multi-query reads take one connection so callers can
+/// `load_role`, `find_role`, `role_usage`, `load_credentials`,
+/// `snapshot_source` and the entries it is made of (`admin_entries`,
+/// `role_entries`, `credential_entries`, also read for a delta by
+/// [`crate::changes_sql`]). Multi-query reads take one connection so callers can
 /// run them inside their transaction (and so see one state).
 macro_rules! rows_sql {
     ($db:ty) => {
@@ -68,6 +178,8 @@ macro_rules! rows_sql {
 
         use crate::columns::{self, LifecycleColumns};
         pub(super) use crate::rows_sql::CredentialFilter;
+        pub(super) use crate::rows_sql::EntryFilter;
+        use crate::rows_sql::{ChangeKind, RoleFilter};
         use crate::store::now_secs;
         use crate::Result;
 
@@ -98,14 +210,12 @@ macro_rules! rows_sql {
 
         /// All admins by username.
         pub(super) async fn list_admins(conn: &mut Conn) -> Result<Vec<Admin>> {
-            sqlx::query(
-                "SELECT id, username, enabled, created_at FROM admins ORDER BY username",
-            )
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(admin)
-            .collect()
+            sqlx::query("SELECT id, username, enabled, created_at FROM admins ORDER BY username")
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(admin)
+                .collect()
         }
 
         /// The admin named `username`, ignoring case and NFKC look-alikes
@@ -134,42 +244,56 @@ macro_rules! rows_sql {
 
         /// The current revision.
         pub(super) async fn revision(conn: &mut Conn) -> Result<i64> {
-            Ok(sqlx::query_scalar("SELECT value FROM revision WHERE id = 1")
-                .fetch_one(&mut *conn)
-                .await?)
+            Ok(
+                sqlx::query_scalar("SELECT value FROM revision WHERE id = 1")
+                    .fetch_one(&mut *conn)
+                    .await?,
+            )
         }
 
         /// The id of the role named `name`, case-insensitively.
         pub(super) async fn role_id(conn: &mut Conn, name: &str) -> Result<Option<RoleId>> {
-            let id: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM roles WHERE name_key = $1")
-                    .bind(keygate_core::validate::name_key(name))
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            let id: Option<i64> = sqlx::query_scalar("SELECT id FROM roles WHERE name_key = $1")
+                .bind(keygate_core::validate::name_key(name))
+                .fetch_optional(&mut *conn)
+                .await?;
             Ok(id.map(RoleId))
         }
 
-        /// Every role's actions (or just role `only`'s), sorted, by role id.
+        /// Binds the arguments of `filter`'s condition, if it has any.
+        fn bind_entries<'q>(
+            query: Query<'q, $db, Args<'q>>,
+            filter: EntryFilter,
+        ) -> Query<'q, $db, Args<'q>> {
+            match filter {
+                EntryFilter::All => query,
+                EntryFilter::Changed { since, until } => query.bind(since).bind(until),
+            }
+        }
+
+        /// Binds the arguments of `filter`'s condition, if it has any.
+        fn bind_roles<'q>(
+            query: Query<'q, $db, Args<'q>>,
+            filter: RoleFilter,
+        ) -> Query<'q, $db, Args<'q>> {
+            match filter {
+                RoleFilter::Id(id) => query.bind(id.0),
+                RoleFilter::Entries(entries) => bind_entries(query, entries),
+            }
+        }
+
+        /// The actions of the roles `filter` selects, sorted, by role id.
         async fn role_actions(
             conn: &mut Conn,
-            only: Option<RoleId>,
+            filter: RoleFilter,
         ) -> Result<HashMap<i64, Vec<String>>> {
-            let rows = match only {
-                None => {
-                    sqlx::query("SELECT role_id, action FROM role_actions ORDER BY action")
-                        .fetch_all(&mut *conn)
-                        .await?
-                }
-                Some(id) => {
-                    sqlx::query(
-                        "SELECT role_id, action FROM role_actions WHERE role_id = $1 \
-                         ORDER BY action",
-                    )
-                    .bind(id.0)
-                    .fetch_all(&mut *conn)
-                    .await?
-                }
-            };
+            let sql = format!(
+                "SELECT role_id, action FROM role_actions {} ORDER BY action",
+                filter.condition("role_id")
+            );
+            let rows = bind_roles(sqlx::query(&sql), filter)
+                .fetch_all(&mut *conn)
+                .await?;
             let mut actions: HashMap<i64, Vec<String>> = HashMap::new();
             for row in rows {
                 actions
@@ -181,29 +305,21 @@ macro_rules! rows_sql {
         }
 
         /// Roles by name, or just the one with id `only`.
-        pub(super) async fn load_roles(
-            conn: &mut Conn,
-            only: Option<RoleId>,
-        ) -> Result<Vec<Role>> {
-            let rows = match only {
-                None => {
-                    sqlx::query(
-                        "SELECT id, name, description, created_at FROM roles \
-                         ORDER BY name_key",
-                    )
-                    .fetch_all(&mut *conn)
-                    .await?
-                }
-                Some(id) => {
-                    sqlx::query(
-                        "SELECT id, name, description, created_at FROM roles WHERE id = $1",
-                    )
-                    .bind(id.0)
-                    .fetch_all(&mut *conn)
-                    .await?
-                }
-            };
-            let mut actions = role_actions(conn, only).await?;
+        pub(super) async fn load_roles(conn: &mut Conn, only: Option<RoleId>) -> Result<Vec<Role>> {
+            let filter = only.map_or(RoleFilter::Entries(EntryFilter::All), RoleFilter::Id);
+            select_roles(conn, filter).await
+        }
+
+        /// The roles `filter` selects, by name, with their actions.
+        async fn select_roles(conn: &mut Conn, filter: RoleFilter) -> Result<Vec<Role>> {
+            let sql = format!(
+                "SELECT id, name, description, created_at FROM roles {} ORDER BY name_key",
+                filter.condition("id")
+            );
+            let rows = bind_roles(sqlx::query(&sql), filter)
+                .fetch_all(&mut *conn)
+                .await?;
+            let mut actions = role_actions(conn, filter).await?;
             rows.iter()
                 .map(|row| {
                     let id: i64 = row.try_get("id")?;
@@ -372,7 +488,52 @@ macro_rules! rows_sql {
         /// transaction, so from one state).
         pub(super) async fn snapshot_source(conn: &mut Conn) -> Result<SnapshotSource> {
             let revision = revision(conn).await?;
-            let admins = sqlx::query("SELECT id, username, enabled FROM admins")
+            Ok(SnapshotSource {
+                revision,
+                admins: admin_entries(conn, EntryFilter::All).await?,
+                roles: role_entries(conn, EntryFilter::All).await?,
+                credentials: credential_entries(conn, EntryFilter::All).await?,
+            })
+        }
+
+        /// Everything a snapshot needs, streamed into a builder row by row
+        /// on one connection (in a transaction, so from one state): the
+        /// credentials are never all held as rows or entries at once, which
+        /// at a million would take several times the snapshot's memory.
+        pub(super) async fn snapshot_builder(
+            conn: &mut Conn,
+            catalog: std::sync::Arc<keygate_core::Catalog>,
+        ) -> Result<keygate_core::SnapshotBuilder> {
+            use futures::TryStreamExt;
+
+            let revision = revision(conn).await?;
+            let admins = admin_entries(conn, EntryFilter::All).await?;
+            let roles = role_entries(conn, EntryFilter::All).await?;
+            let mut builder =
+                keygate_core::SnapshotBuilder::new(revision, &admins, &roles, catalog);
+            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credentials")
+                .fetch_one(&mut *conn)
+                .await?;
+            builder.reserve(usize::try_from(count).unwrap_or(0));
+            let now = now_secs();
+            let mut rows = sqlx::query(CREDENTIAL_ENTRIES_WITH_ROLES).fetch(&mut *conn);
+            while let Some(row) = rows.try_next().await? {
+                let role_ids = columns::role_id_list(row.try_get("role_ids")?)?;
+                builder.push(&credential_entry(&row, role_ids, now)?);
+            }
+            Ok(builder)
+        }
+
+        /// The admins `filter` selects, as a snapshot needs them.
+        pub(super) async fn admin_entries(
+            conn: &mut Conn,
+            filter: EntryFilter,
+        ) -> Result<Vec<AdminEntry>> {
+            let sql = format!(
+                "SELECT id, username, enabled FROM admins {}",
+                filter.condition("id", ChangeKind::Admin)
+            );
+            bind_entries(sqlx::query(&sql), filter)
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()
@@ -383,8 +544,16 @@ macro_rules! rows_sql {
                         enabled: r.try_get("enabled")?,
                     })
                 })
-                .collect::<Result<Vec<_>>>()?;
-            let roles = load_roles(conn, None)
+                .collect()
+        }
+
+        /// The roles `filter` selects, with their actions, as a snapshot
+        /// needs them.
+        pub(super) async fn role_entries(
+            conn: &mut Conn,
+            filter: EntryFilter,
+        ) -> Result<Vec<RoleEntry>> {
+            Ok(select_roles(conn, RoleFilter::Entries(filter))
                 .await?
                 .into_iter()
                 .map(|r| RoleEntry {
@@ -392,22 +561,23 @@ macro_rules! rows_sql {
                     name: r.name,
                     actions: r.actions,
                 })
-                .collect();
-            let credentials = credential_entries(conn).await?;
-            Ok(SnapshotSource {
-                revision,
-                admins,
-                roles,
-                credentials,
-            })
+                .collect())
         }
 
-        /// Every credential's hashes, owner, role ids, lifecycle and
-        /// pending old secret: two whole-table reads joined in memory by
-        /// id, linear in the number of credentials and links.
-        async fn credential_entries(conn: &mut Conn) -> Result<Vec<CredentialEntry>> {
+        /// The hashes, owner, role ids, lifecycle and pending old secret of
+        /// the credentials `filter` selects: two reads (the credentials and
+        /// only their role links) joined in memory by id, linear in the
+        /// number of credentials and links.
+        pub(super) async fn credential_entries(
+            conn: &mut Conn,
+            filter: EntryFilter,
+        ) -> Result<Vec<CredentialEntry>> {
+            let sql = format!(
+                "SELECT credential_id, role_id FROM credential_roles {}",
+                filter.links_condition()
+            );
             let mut links: HashMap<i64, Vec<RoleId>> = HashMap::new();
-            for row in sqlx::query("SELECT credential_id, role_id FROM credential_roles")
+            for row in bind_entries(sqlx::query(&sql), filter)
                 .fetch_all(&mut *conn)
                 .await?
             {
@@ -416,36 +586,65 @@ macro_rules! rows_sql {
                     .or_default()
                     .push(RoleId(row.try_get("role_id")?));
             }
-            let rows = sqlx::query(
-                "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id, \
-                 enabled, expires_at, allow_ips, rate_limit, client_ids, \
-                 old_secret_sha256, old_secret_md5_sha256, old_secret_until FROM credentials",
-            )
-            .fetch_all(&mut *conn)
-            .await?;
+            let sql = format!(
+                "{CREDENTIAL_ENTRY_COLUMNS} {}",
+                filter.condition("identifier", ChangeKind::Credential)
+            );
+            let rows = bind_entries(sqlx::query(&sql), filter)
+                .fetch_all(&mut *conn)
+                .await?;
             let now = now_secs();
             let mut credentials = Vec::with_capacity(rows.len());
-            for row in rows {
+            for row in &rows {
                 let id: i64 = row.try_get("id")?;
-                let identifier: String = row.try_get("identifier")?;
-                let direct: Vec<u8> = row.try_get("secret_sha256")?;
-                let md5: Vec<u8> = row.try_get("secret_md5_sha256")?;
-                credentials.push(CredentialEntry {
-                    hashes: columns::hashes(&identifier, &direct, &md5)?,
-                    admin_id: AdminId(row.try_get("admin_id")?),
-                    role_ids: links.remove(&id).unwrap_or_default(),
-                    lifecycle: lifecycle_columns(&row)?.parse(&identifier)?,
-                    old_secret: columns::old_secret(
-                        &identifier,
-                        row.try_get("old_secret_sha256")?,
-                        row.try_get("old_secret_md5_sha256")?,
-                        row.try_get("old_secret_until")?,
-                        now,
-                    )?,
-                    identifier,
-                });
+                let role_ids = links.remove(&id).unwrap_or_default();
+                credentials.push(credential_entry(row, role_ids, now)?);
             }
             Ok(credentials)
+        }
+
+        /// Every credential as a snapshot reads it, with its role ids as
+        /// one comma-separated column (`string_agg`: PostgreSQL, and SQLite
+        /// since 3.44), in id order: one row per credential, where reading
+        /// the links separately streamed twice as many rows again.
+        const CREDENTIAL_ENTRIES_WITH_ROLES: &str =
+            "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id, \
+             enabled, expires_at, allow_ips, rate_limit, client_ids, \
+             old_secret_sha256, old_secret_md5_sha256, old_secret_until, \
+             (SELECT string_agg(CAST(cr.role_id AS TEXT), ',') FROM credential_roles cr \
+              WHERE cr.credential_id = credentials.id) AS role_ids \
+             FROM credentials ORDER BY id";
+
+        /// What a snapshot reads of a credential row.
+        const CREDENTIAL_ENTRY_COLUMNS: &str =
+            "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id, \
+             enabled, expires_at, allow_ips, rate_limit, client_ids, \
+             old_secret_sha256, old_secret_md5_sha256, old_secret_until FROM credentials";
+
+        /// The snapshot entry of one credential row holding `role_ids` (an
+        /// old secret whose end is before `now` is left out).
+        fn credential_entry(
+            row: &DbRow,
+            role_ids: Vec<RoleId>,
+            now: i64,
+        ) -> Result<CredentialEntry> {
+            let identifier: String = row.try_get("identifier")?;
+            let direct: Vec<u8> = row.try_get("secret_sha256")?;
+            let md5: Vec<u8> = row.try_get("secret_md5_sha256")?;
+            Ok(CredentialEntry {
+                hashes: columns::hashes(&identifier, &direct, &md5)?,
+                admin_id: AdminId(row.try_get("admin_id")?),
+                role_ids,
+                lifecycle: lifecycle_columns(row)?.parse(&identifier)?,
+                old_secret: columns::old_secret(
+                    &identifier,
+                    row.try_get("old_secret_sha256")?,
+                    row.try_get("old_secret_md5_sha256")?,
+                    row.try_get("old_secret_until")?,
+                    now,
+                )?,
+                identifier,
+            })
         }
     };
 }

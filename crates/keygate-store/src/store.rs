@@ -3,6 +3,7 @@
 //! every change; rules and validation live in [`crate::Manager`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use keygate_core::audit::{AuditEvent, NewAuditEvent};
@@ -14,7 +15,7 @@ use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
 use keygate_core::token::TokenHash;
 use keygate_core::usage::{UsageBucket, UsageOutcome};
-use keygate_core::{SecretHashes, SnapshotSource};
+use keygate_core::{Catalog, SecretHashes, SnapshotBuilder, SnapshotDelta, SnapshotSource};
 
 use crate::backup::Backup;
 use crate::list_sql::{CredentialPage, CredentialQuery, RolePage, RoleQuery};
@@ -263,6 +264,38 @@ pub trait Store: SessionStore + Send + Sync + 'static {
     /// Everything a snapshot needs, read in one transaction. An old secret
     /// whose end has passed is left out.
     async fn snapshot_source(&self) -> Result<SnapshotSource>;
+
+    /// Everything a snapshot needs, read in one transaction and streamed
+    /// into a builder, for a full build (at start, on resync): unlike
+    /// [`Store::snapshot_source`] it never holds every credential's row.
+    async fn snapshot_builder(&self, catalog: Arc<Catalog>) -> Result<SnapshotBuilder> {
+        let source = self.snapshot_source().await?;
+        let mut builder =
+            SnapshotBuilder::new(source.revision, &source.admins, &source.roles, catalog);
+        for credential in &source.credentials {
+            builder.push(credential);
+        }
+        Ok(builder)
+    }
+
+    /// What changed after revision `since`, read in one transaction from
+    /// the change log (migration 0009: triggers on every table a snapshot
+    /// reads): the touched admins, roles and credentials as they are now.
+    /// `Ok(None)` when a full [`Store::snapshot_source`] is needed instead:
+    /// the log no longer reaches back to `since` (pruned), or more than
+    /// `limit` rows changed (a rebuild is cheaper).
+    async fn snapshot_delta(&self, since: i64, limit: usize) -> Result<Option<SnapshotDelta>> {
+        let _ = (since, limit);
+        Ok(None)
+    }
+
+    /// Deletes change-log entries written before `before` (unix seconds);
+    /// a snapshot older than what is left is then rebuilt in full.
+    /// Returns how many were deleted.
+    async fn prune_changes(&self, before: i64) -> Result<u64> {
+        let _ = before;
+        Ok(0)
+    }
 
     /// Everything stored, for a backup (see [`crate::backup`]), read in one
     /// transaction and sorted; an old secret whose end has passed is left

@@ -21,6 +21,7 @@ on_both_backends!(
     concurrent_writers_keep_one_chain,
     events_filter_and_page,
     an_import_carries_the_trail_and_adds_one_event,
+    many_holders_are_counted_and_the_first_thousand_named,
 );
 
 /// Every event, oldest first.
@@ -342,4 +343,48 @@ async fn an_import_carries_the_trail_and_adds_one_event(db: TestDb) {
         m.verify_audit().await.unwrap(),
         AuditVerification::Intact(4)
     );
+}
+
+/// A deleted role's holders, or a removed admin's credentials, are named
+/// up to a thousand (oldest first); beyond that the event counts them: it
+/// never reads or stores every one.
+async fn many_holders_are_counted_and_the_first_thousand_named(db: TestDb) {
+    let m = db.manager().await;
+    m.add_admin("alice", "password1").await.unwrap();
+    m.add_admin("bob", "password1").await.unwrap();
+    m.create_role(role("Wide", &["GetClients"])).await.unwrap();
+    let mut first = None;
+    for _ in 0..1_003 {
+        let (credential, _) = m
+            .generate_credential("alice", "", &["Wide".into()], Lifecycle::default())
+            .await
+            .unwrap();
+        first.get_or_insert(credential.identifier);
+    }
+    m.generate_credential("bob", "", &["Wide".into()], Lifecycle::default())
+        .await
+        .unwrap();
+
+    m.delete_role("Wide").await.unwrap();
+    let deleted = all_events(&m).await.pop().unwrap();
+    let changes: serde_json::Value = serde_json::from_str(&deleted.changes).unwrap();
+    let named = changes["unassigned_from"].as_array().unwrap();
+    assert_eq!(named.len(), 1_000);
+    assert_eq!(named[0], json!(first.clone().unwrap()));
+    assert_eq!(changes["unassigned_from_total"], json!(1_004));
+
+    m.remove_admin("alice").await.unwrap();
+    let removed = all_events(&m).await.pop().unwrap();
+    let changes: serde_json::Value = serde_json::from_str(&removed.changes).unwrap();
+    assert_eq!(
+        changes["credentials_removed"].as_array().unwrap().len(),
+        1_000
+    );
+    assert_eq!(changes["credentials_removed_total"], json!(1_003));
+
+    m.remove_admin("bob").await.unwrap();
+    let removed = all_events(&m).await.pop().unwrap();
+    let changes: serde_json::Value = serde_json::from_str(&removed.changes).unwrap();
+    assert_eq!(changes["credentials_removed"].as_array().unwrap().len(), 1);
+    assert!(changes.get("credentials_removed_total").is_none());
 }

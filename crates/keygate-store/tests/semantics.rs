@@ -39,18 +39,30 @@ fn role(name: &str, actions: &[&str]) -> RoleInput {
     }
 }
 
-async fn snapshot(manager: &Manager) -> Snapshot {
+/// The snapshot built from a full read, and the one a server builds by
+/// streaming the rows into a builder: every check runs on both.
+async fn snapshots(manager: &Manager) -> [Snapshot; 2] {
+    let catalog = Arc::new(Catalog::builtin());
     let source = manager.store().snapshot_source().await.unwrap();
-    Snapshot::build(&source, Arc::new(Catalog::builtin()))
+    let streamed = manager
+        .store()
+        .snapshot_builder(catalog.clone())
+        .await
+        .unwrap();
+    [Snapshot::build(&source, catalog), streamed.finish()]
 }
 
 async fn allowed(manager: &Manager, identifier: &str, secret: &str, action: &str) -> bool {
-    matches!(
-        snapshot(manager)
-            .await
-            .decide(&keygate_core::Call::new(identifier, secret, action)),
-        Decision::Allowed(_)
-    )
+    let call = keygate_core::Call::new(identifier, secret, action);
+    let [read, streamed] = snapshots(manager).await;
+    let allowed = matches!(read.decide(&call), Decision::Allowed(_));
+    assert_eq!(
+        matches!(streamed.decide(&call), Decision::Allowed(_)),
+        allowed,
+        "the streamed build decides as the full read ({identifier}, {action})"
+    );
+    assert_eq!(streamed.len(), read.len());
+    allowed
 }
 
 async fn with_admin(db: TestDb) -> (TestDb, Manager) {

@@ -326,6 +326,12 @@ async fn changes_through_one_instance_or_the_cli_reach_the_other_fast() {
         assert_eq!(cluster.status(&cluster.a, &credential).await, 401);
     }
     samples.report();
+    // Both instances applied every change from the change log.
+    for server in [&cluster.a, &cluster.b] {
+        let (applied, rebuilt) = common::snapshot_updates(&cluster.client, server).await;
+        assert!(applied >= 20, "{applied} updates applied");
+        assert_eq!(rebuilt, 0);
+    }
 }
 
 /// GETs `path`; returns (status, body).

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{authorize, wait_until, Scratch, Server};
+use common::{authorize, snapshot_updates, wait_until, Scratch, Server};
 
 /// An upstream nobody listens on, with a master credential to look for in output.
 const DEAD_UPSTREAM: [(&str, &str); 3] = [
@@ -134,6 +134,11 @@ async fn cli_changes_reach_the_running_server_within_a_second() {
         wait_until(limit, obeys("GetTickets", 401)).await.is_some(),
         "credential deleted"
     );
+    // Every change was applied from the change log: nothing rebuilt the
+    // whole snapshot after start.
+    let (applied, rebuilt) = snapshot_updates(&client, &server).await;
+    assert!(applied >= 5, "{applied} updates applied");
+    assert_eq!(rebuilt, 0);
     drop(server);
 }
 

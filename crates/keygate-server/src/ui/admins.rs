@@ -10,14 +10,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
-use keygate_core::model::{Admin, Credential};
-use keygate_store::Error;
+use keygate_core::model::Admin;
+use keygate_store::{CredentialPage, CredentialQuery, CredentialState, Error};
 
 use super::extract::{Authed, Posted};
 use super::form::FormData;
 use super::render::{capitalize, html, is_user_error, see_other, status_of, Chrome, UiResult};
 use super::session::{set_cookie, Session, SESSION_COOKIE};
-use super::time::{now_secs, stamp, Stamp};
+use super::time::{stamp, Stamp};
 use super::views::{Affected, Confirm};
 use super::words::count;
 use crate::AppState;
@@ -345,39 +345,57 @@ async fn confirm_disable(
             return Ok(see_other(ADMINS_URL));
         }
     };
-    let owned = state
-        .manager
-        .list_credentials(Some(&admin.username))
-        .await?;
-    let now = now_secs();
-    let (working, idle): (Vec<Credential>, Vec<Credential>) = owned
-        .into_iter()
-        .partition(|c| c.lifecycle.enabled && !c.lifecycle.expired_at(now));
+    // One page and a count each, not every credential: an admin may own
+    // a million.
+    let working = owned_page(&state, &admin, Some(CredentialState::Enabled)).await?;
+    let all = owned_page(&state, &admin, None).await?;
+    let idle = all.total.saturating_sub(working.total);
     let name = &admin.username;
     let mut message = format!("Disable the admin {name}? ");
-    message.push_str(&match working.len() {
-        0 => format!("{name} has no working API credential, so none stops working."),
-        n => format!(
-            "{} of {name} {} working at once and {} refused until {name} is enabled again.",
-            count(n, "API credential"),
-            if n == 1 { "stops" } else { "stop" },
-            if n == 1 { "is" } else { "are" },
-        ),
-    });
-    if !idle.is_empty() {
+    message.push_str(
+        &match usize::try_from(working.total).unwrap_or(usize::MAX) {
+            0 => format!("{name} has no working API credential, so none stops working."),
+            n => format!(
+                "{} of {name} {} working at once and {} refused until {name} is enabled again.",
+                count(n, "API credential"),
+                if n == 1 { "stops" } else { "stop" },
+                if n == 1 { "is" } else { "are" },
+            ),
+        },
+    );
+    if idle > 0 {
         message.push_str(&format!(
             " ({} already disabled or expired.)",
-            match idle.len() {
+            match idle {
                 1 => "1 other is".to_string(),
                 n => format!("{n} others are"),
             }
         ));
     }
     message.push_str(&format!(" {name} is logged out everywhere."));
-    let stopping = format!("Stop working: {}", count(working.len(), "credential"));
-    let affected = (!working.is_empty()).then(|| Affected::new(stopping, &working));
+    let stopping = format!(
+        "Stop working: {}",
+        count(working.total as usize, "credential")
+    );
+    let affected = (working.total > 0).then(|| Affected::of_page(stopping, &working));
     let confirm = admin_confirm("Disable", message, affected, admin.username);
     render(&state, &session, confirm, StatusCode::OK).await
+}
+
+/// The first [`Affected::SHOWN`] credentials `admin` owns (in `state`, if
+/// given), oldest first, and how many in all.
+async fn owned_page(
+    state: &AppState,
+    admin: &Admin,
+    credential_state: Option<CredentialState>,
+) -> Result<CredentialPage, Error> {
+    let query = CredentialQuery {
+        admin: Some(admin.id),
+        state: credential_state,
+        limit: Affected::SHOWN as u32,
+        ..CredentialQuery::default()
+    };
+    state.manager.credentials_page(&query).await
 }
 
 /// The confirmation that posts `username` to `/admin/admins/{verb}`
@@ -414,16 +432,16 @@ async fn confirm_remove(
 ) -> UiResult {
     let query = FormData::parse(query.unwrap_or_default().as_bytes());
     let admin = state.manager.admin(query.get("username")).await?;
-    let owned = state
-        .manager
-        .list_credentials(Some(&admin.username))
-        .await?;
-    let deleted = format!("Deleted with it: {}", count(owned.len(), "credential"));
+    let owned = owned_page(&state, &admin, None).await?;
+    let deleted = format!(
+        "Deleted with it: {}",
+        count(owned.total as usize, "credential")
+    );
     let message = format!(
         "Remove the admin {}? All of its API credentials are deleted with it and stop working at once. This cannot be undone.",
         admin.username
     );
-    let affected = (!owned.is_empty()).then(|| Affected::new(deleted, &owned));
+    let affected = (owned.total > 0).then(|| Affected::of_page(deleted, &owned));
     let confirm = admin_confirm("Remove", message, affected, admin.username);
     render(&state, &session, confirm, StatusCode::OK).await
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use keygate_core::model::{Admin, AdminId, Credential, Role, RoleId};
 use keygate_core::Catalog;
+use keygate_store::CredentialPage;
 
 use super::time::{stamp, Stamp};
 
@@ -281,6 +282,17 @@ impl Affected {
                 .map(|c| (c.identifier.clone(), c.description.clone()))
                 .collect(),
             more: credentials.len().saturating_sub(Self::SHOWN),
+        }
+    }
+
+    /// The credentials of `page` (its first few) under `heading`, counting
+    /// the rest of its total.
+    pub fn of_page(heading: String, page: &CredentialPage) -> Self {
+        let shown = Self::new(heading, &page.credentials);
+        let listed = shown.shown.len() as u64;
+        Self {
+            more: usize::try_from(page.total.saturating_sub(listed)).unwrap_or(usize::MAX),
+            ..shown
         }
     }
 }

@@ -7,11 +7,40 @@ use keygate_core::model::{Credential, Lifecycle, Role};
 use serde_json::{json, Map, Value};
 
 use super::Manager;
+use crate::list_sql::CredentialQuery;
 use crate::store::{AuditPage, AuditQuery};
 use crate::{Error, Result};
 
 /// Events read at a time while verifying the chain.
 const VERIFY_PAGE: u32 = 1000;
+
+/// At most this many credentials are named in an audit event's note of
+/// the credentials a change touched (a deleted role's holders, a removed
+/// admin's credentials); beyond, the note says how many there were in all.
+/// A role held by a million credentials must not make an event of tens of
+/// megabytes, nor a read of every holder.
+pub(crate) const NOTED_CREDENTIALS: u32 = 1000;
+
+/// The credentials a change touches, as its audit event names them.
+pub(crate) struct NotedCredentials {
+    /// The first [`NOTED_CREDENTIALS`] identifiers, oldest first.
+    identifiers: Vec<String>,
+    /// How many in all.
+    total: u64,
+}
+
+impl NotedCredentials {
+    /// `changes` noting the identifiers as `field` and, when not all of
+    /// them are named, their number as `{field}_total`.
+    pub(crate) fn note(self, changes: Changes, field: &str) -> Changes {
+        let named = self.identifiers.len() as u64;
+        let changes = changes.note(field, json!(self.identifiers));
+        match self.total > named {
+            true => changes.note(&format!("{field}_total"), json!(self.total)),
+            false => changes,
+        }
+    }
+}
 
 /// The outcome of [`Manager::verify_audit`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +60,24 @@ impl Manager {
             actor,
             ..self.clone()
         }
+    }
+
+    /// The credentials `query` selects (its paging aside), as an audit
+    /// event names them: one page and a count, never every row.
+    pub(crate) async fn noted_credentials(
+        &self,
+        query: CredentialQuery,
+    ) -> Result<NotedCredentials> {
+        let query = CredentialQuery {
+            offset: 0,
+            limit: NOTED_CREDENTIALS,
+            ..query
+        };
+        let page = self.store.credentials_page(&query).await?;
+        Ok(NotedCredentials {
+            identifiers: page.credentials.into_iter().map(|c| c.identifier).collect(),
+            total: page.total,
+        })
     }
 
     /// Who changes made through this handle are audited as.

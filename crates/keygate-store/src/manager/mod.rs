@@ -18,6 +18,7 @@ use keygate_core::net::IpNet;
 use keygate_core::rate::Rate;
 use keygate_core::{password, secret, validate, Catalog, PlainSecret};
 
+use crate::list_sql::{CredentialQuery, RoleQuery};
 use crate::store::{
     now_secs, CredentialPatch, NewCredential, RoleAssignment, RoleDraft, RolePatch, Store,
 };
@@ -272,12 +273,15 @@ impl Manager {
     /// Removes an admin and all its credentials.
     pub async fn remove_admin(&self, username: &str) -> Result<Admin> {
         let admin = self.admin(username).await?;
-        let owned = self.store.list_credentials(Some(admin.id)).await?;
+        let owned = self
+            .noted_credentials(CredentialQuery {
+                admin: Some(admin.id),
+                ..CredentialQuery::default()
+            })
+            .await?;
         self.store.remove_admin(admin.id).await?;
-        let identifiers: Vec<&str> = owned.iter().map(|c| c.identifier.as_str()).collect();
-        let changes = Changes::new()
-            .field("enabled", json!(admin.enabled), Value::Null)
-            .note("credentials_removed", json!(identifiers));
+        let changes = Changes::new().field("enabled", json!(admin.enabled), Value::Null);
+        let changes = owned.note(changes, "credentials_removed");
         self.audit(
             AuditVerb::AdminRemove,
             &admin.username,
@@ -404,13 +408,19 @@ impl Manager {
     /// Deletes the role with this id, unassigning it everywhere.
     pub async fn delete_role_by_id(&self, id: RoleId) -> Result<()> {
         let before = self.store.get_role(id).await?;
-        let holders = self.store.role_holders(id).await?;
+        let holders = self
+            .noted_credentials(CredentialQuery {
+                role: Some(id),
+                ..CredentialQuery::default()
+            })
+            .await?;
         if !self.store.delete_role(id).await? {
             return Err(Error::NotFound(format!("role {} not found", id.0)));
         }
-        let identifiers: Vec<&str> = holders.iter().map(|c| c.identifier.as_str()).collect();
-        let changes =
-            audit::role_changes(before.as_ref(), None).note("unassigned_from", json!(identifiers));
+        let changes = holders.note(
+            audit::role_changes(before.as_ref(), None),
+            "unassigned_from",
+        );
         let name = before.as_ref().map_or("", |r| r.name.as_str());
         self.audit(AuditVerb::RoleDelete, &id.0.to_string(), name, changes)
             .await?;
@@ -476,7 +486,7 @@ impl Manager {
         // only needed when none are named or one is missing.
         let role_ids = self.role_ids(roles).await;
         let check_any = roles.is_empty() || matches!(role_ids, Err(Error::NotFound(_)));
-        if check_any && self.store.list_roles().await?.is_empty() {
+        if check_any && !self.any_role().await? {
             return Err(Error::Invalid(keygate_core::NO_ROLES_MESSAGE.into()));
         }
         self.generate_for(admin, description, role_ids?, lifecycle)
@@ -492,11 +502,21 @@ impl Manager {
         role_ids: &[RoleId],
         lifecycle: Lifecycle,
     ) -> Result<(Credential, PlainSecret)> {
-        if role_ids.is_empty() && self.store.list_roles().await?.is_empty() {
+        if role_ids.is_empty() && !self.any_role().await? {
             return Err(Error::Invalid(keygate_core::NO_ROLES_MESSAGE.into()));
         }
         self.generate_for(admin, description, role_ids.to_vec(), lifecycle)
             .await
+    }
+
+    /// Whether any role exists: one row read, not every role with its
+    /// actions.
+    async fn any_role(&self) -> Result<bool> {
+        let query = RoleQuery {
+            limit: 1,
+            ..RoleQuery::default()
+        };
+        Ok(!self.store.roles_page(&query).await?.roles.is_empty())
     }
 
     /// Both generate paths, once the roles are known to exist.
@@ -615,13 +635,27 @@ impl Manager {
             rate_limit: edit.rate_limit,
             client_ids: edit.client_ids,
         };
-        self.edit_credential_by_id(credential.id, edit).await
+        // The credential just read is the audit's before-state: no second read.
+        self.apply_credential_edit(credential.id, Some(credential), edit)
+            .await
     }
 
     /// Edits the credential with this id (roles by id), in one transaction.
     pub async fn edit_credential_by_id(
         &self,
         id: CredentialId,
+        edit: CredentialEdit<RoleId>,
+    ) -> Result<Credential> {
+        let before = self.store.get_credential(id).await?;
+        self.apply_credential_edit(id, before, edit).await
+    }
+
+    /// Validates `edit`, applies it to credential `id` and audits it
+    /// against `before`, the credential as read before the edit.
+    async fn apply_credential_edit(
+        &self,
+        id: CredentialId,
+        before: Option<Credential>,
         edit: CredentialEdit<RoleId>,
     ) -> Result<Credential> {
         let patch = CredentialPatch {
@@ -637,7 +671,6 @@ impl Manager {
             rate_limit: edit.rate_limit,
             client_ids: edit.client_ids.map(check_client_ids).transpose()?,
         };
-        let before = self.store.get_credential(id).await?;
         let credential = self
             .store
             .update_credential(id, &patch)

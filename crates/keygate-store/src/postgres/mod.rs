@@ -6,6 +6,7 @@
 mod admins;
 mod audit;
 mod backup;
+mod changes;
 mod credentials;
 mod feed;
 mod lists;
@@ -17,6 +18,7 @@ mod tx;
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId
 use keygate_core::model::{ApiToken, TokenId};
 use keygate_core::token::TokenHash;
 use keygate_core::usage::UsageBucket;
-use keygate_core::{SecretHashes, SnapshotSource};
+use keygate_core::{Catalog, SecretHashes, SnapshotBuilder, SnapshotDelta, SnapshotSource};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
@@ -320,6 +322,18 @@ impl Store for PostgresStore {
         self.explain(snapshot_source(&self.pool).await)
     }
 
+    async fn snapshot_builder(&self, catalog: Arc<Catalog>) -> Result<SnapshotBuilder> {
+        self.explain(snapshot_builder(&self.pool, catalog).await)
+    }
+
+    async fn snapshot_delta(&self, since: i64, limit: usize) -> Result<Option<SnapshotDelta>> {
+        self.explain(snapshot_delta(&self.pool, since, limit).await)
+    }
+
+    async fn prune_changes(&self, before: i64) -> Result<u64> {
+        self.explain(changes::prune(&self.pool, before).await)
+    }
+
     async fn export_backup(&self) -> Result<Backup> {
         self.explain(backup::export(&self.pool).await)
     }
@@ -346,4 +360,26 @@ async fn snapshot_source(pool: &PgPool) -> Result<SnapshotSource> {
     let source = rows::snapshot_source(&mut tx).await?;
     tx.commit().await?;
     Ok(source)
+}
+
+/// Everything a snapshot needs, streamed into a builder from one
+/// repeatable-read transaction.
+async fn snapshot_builder(pool: &PgPool, catalog: Arc<Catalog>) -> Result<SnapshotBuilder> {
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await?;
+    let builder = rows::snapshot_builder(&mut tx, catalog).await?;
+    tx.commit().await?;
+    Ok(builder)
+}
+
+/// What changed after `since`, from one repeatable-read snapshot: the
+/// revision, the log and the rows it names are one state.
+async fn snapshot_delta(pool: &PgPool, since: i64, limit: usize) -> Result<Option<SnapshotDelta>> {
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await?;
+    let delta = changes::delta(&mut tx, since, limit).await?;
+    tx.commit().await?;
+    Ok(delta)
 }

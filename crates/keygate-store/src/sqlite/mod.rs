@@ -7,6 +7,7 @@
 mod admins;
 mod audit;
 mod backup;
+mod changes;
 mod credentials;
 mod lists;
 mod roles;
@@ -17,6 +18,7 @@ mod tx;
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +27,7 @@ use keygate_core::model::{Admin, AdminId, Credential, CredentialId, Role, RoleId
 use keygate_core::model::{ApiToken, TokenId};
 use keygate_core::token::TokenHash;
 use keygate_core::usage::UsageBucket;
-use keygate_core::{SecretHashes, SnapshotSource};
+use keygate_core::{Catalog, SecretHashes, SnapshotBuilder, SnapshotDelta, SnapshotSource};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
@@ -37,6 +39,9 @@ use crate::store::{
 };
 use crate::{Error, Result};
 use rows::CredentialFilter;
+
+/// Rows a query's worker thread may read ahead of the caller.
+const ROW_BUFFER: usize = 4096;
 
 /// Migrations compiled into the binary and applied on open.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -56,7 +61,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Rows reach the caller through a channel from the connection's
+            // worker thread; the default of 50 wakes the reader almost per
+            // row, which dominated a full snapshot read of a million.
+            .row_buffer_size(ROW_BUFFER);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(15))
@@ -266,6 +275,27 @@ impl Store for SqliteStore {
         let source = rows::snapshot_source(&mut tx).await?;
         tx.commit().await?;
         Ok(source)
+    }
+
+    async fn snapshot_builder(&self, catalog: Arc<Catalog>) -> Result<SnapshotBuilder> {
+        // A deferred transaction gives one consistent WAL read snapshot.
+        let mut tx = self.pool.begin().await?;
+        let builder = rows::snapshot_builder(&mut tx, catalog).await?;
+        tx.commit().await?;
+        Ok(builder)
+    }
+
+    async fn snapshot_delta(&self, since: i64, limit: usize) -> Result<Option<SnapshotDelta>> {
+        // One deferred transaction: the revision, the log and the rows are
+        // read from one WAL snapshot.
+        let mut tx = self.pool.begin().await?;
+        let delta = changes::delta(&mut tx, since, limit).await?;
+        tx.commit().await?;
+        Ok(delta)
+    }
+
+    async fn prune_changes(&self, before: i64) -> Result<u64> {
+        changes::prune(&self.pool, before).await
     }
 
     async fn export_backup(&self) -> Result<Backup> {

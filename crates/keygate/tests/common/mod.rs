@@ -323,3 +323,25 @@ pub async fn gateway(
         response.text().await.unwrap_or_default(),
     )
 }
+
+/// The server's snapshot update counters from `/metrics`: (applied from the
+/// store's change log, rebuilt in full since start).
+pub async fn snapshot_updates(client: &reqwest::Client, server: &Server) -> (u64, u64) {
+    let metrics = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |how: &str| {
+        let line = format!("keygate_snapshot_updates_total{{how=\"{how}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in {metrics}"))
+    };
+    (count("applied"), count("rebuilt"))
+}
