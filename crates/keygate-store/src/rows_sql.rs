@@ -366,6 +366,33 @@ macro_rules! rows_sql {
                 .collect()
         }
 
+        /// How many holders of role `role` hold no other role in
+        /// `allowing`, counted in one query.
+        pub(super) async fn stranded_holders(
+            conn: &mut Conn,
+            role: RoleId,
+            allowing: &[RoleId],
+        ) -> Result<u64> {
+            let others = match allowing.len() {
+                // No role allows anything: every holder is stranded.
+                0 => "AND 1 = 0".to_string(),
+                n => format!(
+                    "AND o.role_id IN ({})",
+                    (2..n + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            let sql = format!(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM credential_roles cr WHERE cr.role_id = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM credential_roles o \
+                 WHERE o.credential_id = cr.credential_id AND o.role_id <> $1 {others})"
+            );
+            let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(role.0);
+            for id in allowing {
+                query = query.bind(id.0);
+            }
+            Ok(u64::try_from(query.fetch_one(&mut *conn).await?).unwrap_or(0))
+        }
+
         /// How many credentials each admin owns, counted in one query; an
         /// admin without credentials is left out.
         pub(super) async fn credentials_per_admin(

@@ -166,6 +166,10 @@ pub trait Store: SessionStore + Send + Sync + 'static {
     /// How many credentials hold each role, in one query; a role no
     /// credential holds is left out.
     async fn role_usage(&self) -> Result<HashMap<RoleId, usize>>;
+    /// How many holders of role `role` hold none of the roles `allowing`
+    /// besides it (those a deletion of `role` would leave with no allowed
+    /// action, when `allowing` are the roles allowing any), in one query.
+    async fn stranded_holders(&self, role: RoleId, allowing: &[RoleId]) -> Result<u64>;
     /// How many credentials each admin owns, in one query; an admin
     /// without credentials is left out.
     async fn credentials_per_admin(&self) -> Result<HashMap<AdminId, usize>>;

@@ -563,6 +563,17 @@ async fn role_usage_and_holders_follow_the_links(db: TestDb) {
     );
     assert_eq!(usage.len(), 2);
 
+    // Without Shared, "second" holds nothing else: stranded; "first" keeps
+    // Solo, unless Solo is not among the roles allowing anything.
+    let stranded = |allowing: Vec<keygate_core::RoleId>| {
+        let m = m.clone();
+        async move { m.stranded_holders(shared.id, &allowing).await.unwrap() }
+    };
+    assert_eq!(stranded(vec![solo.id]).await, 1);
+    assert_eq!(stranded(vec![solo.id, unused.id]).await, 1);
+    assert_eq!(stranded(vec![]).await, 2);
+    assert_eq!(m.stranded_holders(unused.id, &[]).await.unwrap(), 0);
+
     let holders = m.role_holders(shared.id).await.unwrap();
     let found: Vec<(&str, &str, &str)> = holders
         .iter()

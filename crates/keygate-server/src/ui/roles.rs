@@ -5,15 +5,15 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use keygate_core::model::{Credential, Role, RoleId};
-use keygate_store::{RoleEdit, RoleInput};
+use keygate_core::model::{Role, RoleId};
+use keygate_store::{CredentialQuery, RoleEdit, RoleInput};
 
 use super::extract::{Authed, Posted};
 use super::form::FormData;
 use super::page::{render, Dialog, ListQuery, RoleForm};
 use super::render::{capitalize, is_user_error, see_other, status_of, UiError, UiResult};
 use super::session::Session;
-use super::views::{Affected, Confirm, Picker, Standing};
+use super::views::{allows_any, Affected, Confirm, Picker};
 use super::words::count;
 use crate::AppState;
 
@@ -212,12 +212,21 @@ async fn confirm_delete(
 ) -> UiResult {
     let query = query_of(query);
     let role = state.manager.role_by_id(role_id(&id)?).await?;
-    let holders = state.manager.role_holders(role.id).await?;
+    // One page and two counts, not every holder: a role may be held by a
+    // million credentials.
+    let holders = state
+        .manager
+        .credentials_page(&CredentialQuery {
+            role: Some(role.id),
+            limit: Affected::SHOWN as u32,
+            ..CredentialQuery::default()
+        })
+        .await?;
     let mut message = format!(
         "Delete the API role “{}”? Credentials that hold it lose its permissions at once. This cannot be undone.",
         role.name
     );
-    let stranded = stranded(&state, &role, &holders).await?;
+    let stranded = stranded(&state, &role, holders.total).await?;
     if stranded > 0 {
         let have = if stranded == 1 { "has" } else { "have" };
         message.push_str(&format!(
@@ -225,14 +234,14 @@ async fn confirm_delete(
             count(stranded, "credential")
         ));
     }
-    let heading = match holders.len() {
+    let heading = match holders.total {
         0 => "Held by no credentials.".to_string(),
-        n => format!("Held by {}", count(n, "credential")),
+        n => format!("Held by {}", count(n as usize, "credential")),
     };
     let confirm = Confirm {
         title: "Delete API Role".into(),
         message,
-        affected: Some(Affected::new(heading, &holders)),
+        affected: Some(Affected::of_page(heading, &holders)),
         action: format!("/admin/api-credentials/roles/{}/delete", role.id.0),
         fields: vec![("return".into(), back_to(&query))],
         button: "Delete",
@@ -250,23 +259,25 @@ async fn confirm_delete(
 
 /// How many of `holders` no other role of theirs gives an allowed action:
 /// without `role` every call they make is refused.
+/// How many of the role's `holders` would be left with no allowed action
+/// without it: counted in the store, against the roles that allow any.
 async fn stranded(
     state: &AppState,
     role: &Role,
-    holders: &[Credential],
+    holders: u64,
 ) -> Result<usize, keygate_store::Error> {
-    if holders.is_empty() {
+    if holders == 0 {
         return Ok(0);
     }
     let roles = state.manager.list_roles().await?;
-    let standing = Standing::new(&[], &roles, &state.manager.catalog());
-    Ok(holders
+    let catalog = state.manager.catalog();
+    let allowing: Vec<RoleId> = roles
         .iter()
-        .filter(|c| {
-            let others = c.roles.iter().map(|r| r.id).filter(|id| *id != role.id);
-            !standing.allows_any(others)
-        })
-        .count())
+        .filter(|r| r.id != role.id && allows_any(r, &catalog))
+        .map(|r| r.id)
+        .collect();
+    let stranded = state.manager.stranded_holders(role.id, &allowing).await?;
+    Ok(usize::try_from(stranded).unwrap_or(usize::MAX))
 }
 
 async fn delete(State(state): State<AppState>, Path(id): Path<String>, posted: Posted) -> UiResult {

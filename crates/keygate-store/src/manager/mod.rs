@@ -344,6 +344,11 @@ impl Manager {
             .ok_or_else(|| Error::NotFound(format!("role {} not found", id.0)))
     }
 
+    /// How many holders of `role` hold none of `allowing` besides it.
+    pub async fn stranded_holders(&self, role: RoleId, allowing: &[RoleId]) -> Result<u64> {
+        self.store.stranded_holders(role, allowing).await
+    }
+
     /// How many credentials hold each role (a role nobody holds is left
     /// out), counted in one query.
     pub async fn role_usage(&self) -> Result<HashMap<RoleId, usize>> {

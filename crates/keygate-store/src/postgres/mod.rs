@@ -178,6 +178,15 @@ impl Store for PostgresStore {
         )
     }
 
+    async fn stranded_holders(&self, role: RoleId, allowing: &[RoleId]) -> Result<u64> {
+        self.explain(
+            async {
+                rows::stranded_holders(&mut *self.pool.acquire().await?, role, allowing).await
+            }
+            .await,
+        )
+    }
+
     async fn role_usage(&self) -> Result<HashMap<RoleId, usize>> {
         self.explain(async { rows::role_usage(&mut *self.pool.acquire().await?).await }.await)
     }

@@ -135,6 +135,10 @@ impl Store for SqliteStore {
         rows::credentials_per_admin(&mut *self.pool.acquire().await?).await
     }
 
+    async fn stranded_holders(&self, role: RoleId, allowing: &[RoleId]) -> Result<u64> {
+        rows::stranded_holders(&mut *self.pool.acquire().await?, role, allowing).await
+    }
+
     async fn role_usage(&self) -> Result<HashMap<RoleId, usize>> {
         rows::role_usage(&mut *self.pool.acquire().await?).await
     }
