@@ -28,23 +28,6 @@ macro_rules! audit_sql {
         const EVENT_COLUMNS: &str = "id, at, actor, source, verb, target_kind, target_id, \
                                      target_name, changes, prev_hash, hash";
 
-        /// Binds the values of `query`'s filters, in [`filter`]'s order.
-        fn bind_filter<'q>(
-            mut statement: sqlx::query::Query<'q, $db, <$db as Database>::Arguments<'q>>,
-            query: &'q AuditQuery,
-        ) -> sqlx::query::Query<'q, $db, <$db as Database>::Arguments<'q>> {
-            if let Some(since) = query.since {
-                statement = statement.bind(since);
-            }
-            if let Some(actor) = &query.actor {
-                statement = statement.bind(actor);
-            }
-            if let Some(target) = &query.target {
-                statement = statement.bind(target);
-            }
-            statement
-        }
-
         fn event(row: &DbRow) -> Result<AuditEvent> {
             Ok(AuditEvent {
                 id: row.try_get("id")?,
@@ -145,30 +128,18 @@ macro_rules! audit_sql {
         /// The events `query` selects, newest first, and how many there are.
         pub(super) async fn list(pool: &Pool, query: &AuditQuery) -> Result<AuditPage> {
             let mut conn = pool.acquire().await?;
-            let (condition, bound) = filter(query);
-            let count = format!("SELECT CAST(COUNT(*) AS BIGINT) FROM audit_events {condition}");
-            let total: i64 = bind_filter(sqlx::query(&count), query)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get(0)?;
-            let page = format!(
-                "SELECT {EVENT_COLUMNS} FROM audit_events {condition} \
-                 ORDER BY id DESC LIMIT ${} OFFSET ${}",
-                bound + 1,
-                bound + 2
-            );
-            let events = bind_filter(sqlx::query(&page), query)
-                .bind(i64::from(query.limit))
-                .bind(i64::try_from(query.offset).unwrap_or(i64::MAX))
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(event)
-                .collect::<Result<Vec<_>>>()?;
-            Ok(AuditPage {
-                events,
-                total: u64::try_from(total).unwrap_or(0),
-            })
+            let (total, rows) = super::lists::count_and_page(
+                &mut conn,
+                EVENT_COLUMNS,
+                "FROM audit_events",
+                filter(query),
+                "id DESC",
+                query.offset,
+                query.limit,
+            )
+            .await?;
+            let events = rows.iter().map(event).collect::<Result<Vec<_>>>()?;
+            Ok(AuditPage { events, total })
         }
 
         /// Up to `limit` events after `after_id`, ascending: the chain in pages.
@@ -267,61 +238,63 @@ macro_rules! audit_sql {
 
 pub(crate) use audit_sql;
 
-/// The WHERE clause selecting the events `query`'s filters name (empty
-/// without any), and how many placeholders it binds: since (`at >=`),
-/// actor (ignoring case), target (its id, or its name ignoring case), in
-/// that order. Only the given filters are in it, so each can use its index
+use crate::list_sql::{Bind, Filter};
+
+/// The conditions selecting the events `query`'s filters name: since
+/// (`at >=`), actor (ignoring case), target (its id, or its name ignoring
+/// case). Only the given filters are in it, so each can use its index
 /// (migration 0010): `$n IS NULL OR …` forms would scan every event.
-pub(crate) fn filter(query: &crate::store::AuditQuery) -> (String, usize) {
-    let mut conditions = Vec::new();
-    if query.since.is_some() {
-        conditions.push(format!("at >= ${}", conditions.len() + 1));
+pub(crate) fn filter(query: &crate::store::AuditQuery) -> Filter {
+    let mut filter = Filter::default();
+    if let Some(since) = query.since {
+        let p = filter.bind(Bind::Int(since));
+        filter.and(format!("at >= {p}"));
     }
-    if query.actor.is_some() {
-        conditions.push(format!("LOWER(actor) = LOWER(${})", conditions.len() + 1));
+    if let Some(actor) = &query.actor {
+        let p = filter.bind(Bind::Text(actor.clone()));
+        filter.and(format!("LOWER(actor) = LOWER({p})"));
     }
-    if query.target.is_some() {
-        let n = conditions.len() + 1;
-        conditions.push(format!(
-            "(target_id = ${n} OR LOWER(target_name) = LOWER(${n}))"
+    if let Some(target) = &query.target {
+        let p = filter.bind(Bind::Text(target.clone()));
+        filter.and(format!(
+            "(target_id = {p} OR LOWER(target_name) = LOWER({p}))"
         ));
     }
-    match conditions.len() {
-        0 => (String::new(), 0),
-        n => (format!("WHERE {}", conditions.join(" AND ")), n),
-    }
+    filter
 }
 
 #[cfg(test)]
 mod tests {
     use super::filter;
+    use crate::list_sql::Bind;
     use crate::store::AuditQuery;
 
     #[test]
     fn only_given_filters_are_in_the_query_numbered_in_order() {
-        let none = AuditQuery::default();
-        assert_eq!(filter(&none), (String::new(), 0));
-        let target = AuditQuery {
+        let none = filter(&AuditQuery::default());
+        assert_eq!((none.clause(), none.binds.len()), (String::new(), 0));
+        let target = filter(&AuditQuery {
             target: Some("abc".into()),
             ..AuditQuery::default()
-        };
+        });
         assert_eq!(
-            filter(&target),
-            (
-                "WHERE (target_id = $1 OR LOWER(target_name) = LOWER($1))".into(),
-                1
-            )
+            target.clause(),
+            "WHERE (target_id = $1 OR LOWER(target_name) = LOWER($1))"
         );
-        let all = AuditQuery {
+        let all = filter(&AuditQuery {
             since: Some(5),
             actor: Some("alice".into()),
             target: Some("abc".into()),
             ..AuditQuery::default()
-        };
+        });
         assert_eq!(
-            filter(&all).0,
+            all.clause(),
             "WHERE at >= $1 AND LOWER(actor) = LOWER($2) \
              AND (target_id = $3 OR LOWER(target_name) = LOWER($3))"
         );
+        assert!(matches!(
+            all.binds.as_slice(),
+            [Bind::Int(5), Bind::Text(actor), Bind::Text(target)] if actor == "alice" && target == "abc"
+        ));
     }
 }

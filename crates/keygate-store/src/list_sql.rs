@@ -167,7 +167,8 @@ impl Filter {
         format!("${}", self.binds.len())
     }
 
-    fn and(&mut self, condition: String) {
+    /// Adds a condition (all must hold).
+    pub(crate) fn and(&mut self, condition: String) {
         self.conditions.push(condition);
     }
 
@@ -316,13 +317,6 @@ pub(crate) fn role_where(query: &RoleQuery) -> Filter {
     filter
 }
 
-/// `LIMIT $a OFFSET $b`, binding both into `filter`.
-pub(crate) fn page_clause(filter: &mut Filter, offset: u64, limit: u32) -> String {
-    let limit = filter.bind(Bind::Int(i64::from(limit.min(MAX_PAGE))));
-    let offset = filter.bind(Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
-    format!("LIMIT {limit} OFFSET {offset}")
-}
-
 /// `ids` as an SQL list (`1, 2, 3`): numbers read from the database, never
 /// user input, so writing them into the statement is safe and spares a
 /// placeholder each.
@@ -347,8 +341,8 @@ macro_rules! list_sql {
 
         use super::{rows, tx};
         use crate::list_sql::{
-            credential_order, credential_where, id_list, page_clause, role_where, Bind,
-            CredentialPage, CredentialQuery, RolePage, RoleQuery,
+            credential_order, credential_where, id_list, role_where, Bind, CredentialPage,
+            CredentialQuery, Filter, RolePage, RoleQuery, MAX_PAGE,
         };
         use crate::rows_sql::CREDENTIAL_COLUMNS;
         use crate::store::now_secs;
@@ -356,6 +350,7 @@ macro_rules! list_sql {
 
         type Pool = sqlx::Pool<$db>;
         type Conn = <$db as Database>::Connection;
+        type DbRow = <$db as Database>::Row;
         type Args<'q> = <$db as Database>::Arguments<'q>;
 
         /// Rows whose keys are filled per transaction (and per statement:
@@ -365,6 +360,34 @@ macro_rules! list_sql {
 
         /// The FROM clause every credential list reads.
         const CREDENTIALS_FROM: &str = "FROM credentials c JOIN admins a ON a.id = c.admin_id";
+
+        /// How many rows `from` selects under `filter`, and one page of
+        /// their `columns` in `order` (`limit` rows after `offset`), read on
+        /// `conn`: inside one transaction the two agree.
+        pub(super) async fn count_and_page(
+            conn: &mut Conn,
+            columns: &str,
+            from: &str,
+            mut filter: Filter,
+            order: &str,
+            offset: u64,
+            limit: u32,
+        ) -> Result<(u64, Vec<DbRow>)> {
+            let clause = filter.clause();
+            let count = format!("SELECT CAST(COUNT(*) AS BIGINT) {from} {clause}");
+            let total: i64 = bind_scalar(sqlx::query_scalar(&count), &filter.binds)
+                .fetch_one(&mut *conn)
+                .await?;
+            let limit = filter.bind(Bind::Int(i64::from(limit)));
+            let offset = filter.bind(Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+            let page = format!(
+                "SELECT {columns} {from} {clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+            );
+            let rows = bind_all(sqlx::query(&page), &filter.binds)
+                .fetch_all(&mut *conn)
+                .await?;
+            Ok((u64::try_from(total).unwrap_or(0), rows))
+        }
 
         fn bind_all<'q>(
             mut query: Query<'q, $db, Args<'q>>,
@@ -469,25 +492,16 @@ macro_rules! list_sql {
         ) -> Result<CredentialPage> {
             fill_keys(pool).await?;
             let mut tx = pool.begin_with($begin_read).await?;
-            let mut filter = credential_where(query);
-            let total: i64 = bind_scalar(
-                sqlx::query_scalar(&format!(
-                    "SELECT CAST(COUNT(*) AS BIGINT) {CREDENTIALS_FROM} {}",
-                    filter.clause()
-                )),
-                &filter.binds,
+            let (total, rows) = count_and_page(
+                &mut tx,
+                CREDENTIAL_COLUMNS,
+                CREDENTIALS_FROM,
+                credential_where(query),
+                &credential_order(query),
+                query.offset,
+                query.limit.min(MAX_PAGE),
             )
-            .fetch_one(&mut *tx)
             .await?;
-            let clause = filter.clause();
-            let page = page_clause(&mut filter, query.offset, query.limit);
-            let sql = format!(
-                "SELECT {CREDENTIAL_COLUMNS} {CREDENTIALS_FROM} {clause} ORDER BY {} {page}",
-                credential_order(query)
-            );
-            let rows = bind_all(sqlx::query(&sql), &filter.binds)
-                .fetch_all(&mut *tx)
-                .await?;
             let now = now_secs();
             let mut credentials = rows
                 .iter()
@@ -499,10 +513,7 @@ macro_rules! list_sql {
             for credential in &mut credentials {
                 credential.roles = roles.remove(&credential.id.0).unwrap_or_default();
             }
-            Ok(CredentialPage {
-                credentials,
-                total: u64::try_from(total).unwrap_or(0),
-            })
+            Ok(CredentialPage { credentials, total })
         }
 
         /// The roles, by name, of the credentials with these ids.
@@ -558,25 +569,16 @@ macro_rules! list_sql {
         pub(super) async fn roles_page(pool: &Pool, query: &RoleQuery) -> Result<RolePage> {
             fill_keys(pool).await?;
             let mut tx = pool.begin_with($begin_read).await?;
-            let mut filter = role_where(query);
-            let total: i64 = bind_scalar(
-                sqlx::query_scalar(&format!(
-                    "SELECT CAST(COUNT(*) AS BIGINT) FROM roles r {}",
-                    filter.clause()
-                )),
-                &filter.binds,
+            let (total, rows) = count_and_page(
+                &mut tx,
+                "r.id, r.name, r.description, r.created_at",
+                "FROM roles r",
+                role_where(query),
+                "r.sort_key, r.name, r.id",
+                query.offset,
+                query.limit.min(MAX_PAGE),
             )
-            .fetch_one(&mut *tx)
             .await?;
-            let clause = filter.clause();
-            let page = page_clause(&mut filter, query.offset, query.limit);
-            let sql = format!(
-                "SELECT r.id, r.name, r.description, r.created_at FROM roles r {clause} \
-                 ORDER BY r.sort_key, r.name, r.id {page}"
-            );
-            let rows = bind_all(sqlx::query(&sql), &filter.binds)
-                .fetch_all(&mut *tx)
-                .await?;
             let ids = rows
                 .iter()
                 .map(|row| row.try_get("id"))
@@ -596,10 +598,7 @@ macro_rules! list_sql {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Ok(RolePage {
-                roles,
-                total: u64::try_from(total).unwrap_or(0),
-            })
+            Ok(RolePage { roles, total })
         }
 
         /// The actions, sorted, of the roles with these ids.
