@@ -123,18 +123,6 @@ impl EntryFilter {
             Self::Changed { .. } => format!("WHERE {column} IN ({})", kind.logged_keys()),
         }
     }
-
-    /// The condition on `credential_roles` selecting the links of the
-    /// credentials it selects.
-    pub(crate) fn links_condition(self) -> String {
-        match self {
-            Self::All => String::new(),
-            Self::Changed { .. } => format!(
-                "WHERE credential_id IN (SELECT id FROM credentials {})",
-                self.condition("identifier", ChangeKind::Credential)
-            ),
-        }
-    }
 }
 
 /// Which roles a backend's `load_roles` reads.
@@ -543,7 +531,8 @@ macro_rules! rows_sql {
                 .await?;
             builder.reserve(usize::try_from(count).unwrap_or(0));
             let now = now_secs();
-            let mut rows = sqlx::query(CREDENTIAL_ENTRIES_WITH_ROLES).fetch(&mut *conn);
+            let sql = format!("{CREDENTIAL_ENTRIES} ORDER BY id");
+            let mut rows = sqlx::query(&sql).fetch(&mut *conn);
             while let Some(row) = rows.try_next().await? {
                 let role_ids = columns::role_id_list(row.try_get("role_ids")?)?;
                 builder.push(&credential_entry(&row, role_ids, now)?);
@@ -600,21 +589,7 @@ macro_rules! rows_sql {
             filter: EntryFilter,
         ) -> Result<Vec<CredentialEntry>> {
             let sql = format!(
-                "SELECT credential_id, role_id FROM credential_roles {}",
-                filter.links_condition()
-            );
-            let mut links: HashMap<i64, Vec<RoleId>> = HashMap::new();
-            for row in bind_entries(sqlx::query(&sql), filter)
-                .fetch_all(&mut *conn)
-                .await?
-            {
-                links
-                    .entry(row.try_get("credential_id")?)
-                    .or_default()
-                    .push(RoleId(row.try_get("role_id")?));
-            }
-            let sql = format!(
-                "{CREDENTIAL_ENTRY_COLUMNS} {}",
+                "{CREDENTIAL_ENTRIES} {}",
                 filter.condition("identifier", ChangeKind::Credential)
             );
             let rows = bind_entries(sqlx::query(&sql), filter)
@@ -623,30 +598,23 @@ macro_rules! rows_sql {
             let now = now_secs();
             let mut credentials = Vec::with_capacity(rows.len());
             for row in &rows {
-                let id: i64 = row.try_get("id")?;
-                let role_ids = links.remove(&id).unwrap_or_default();
+                let role_ids = columns::role_id_list(row.try_get("role_ids")?)?;
                 credentials.push(credential_entry(row, role_ids, now)?);
             }
             Ok(credentials)
         }
 
-        /// Every credential as a snapshot reads it, with its role ids as
+        /// Credentials as a snapshot reads them, each with its role ids as
         /// one comma-separated column (`string_agg`: PostgreSQL, and SQLite
-        /// since 3.44), in id order: one row per credential, where reading
-        /// the links separately streamed twice as many rows again.
-        const CREDENTIAL_ENTRIES_WITH_ROLES: &str =
+        /// since 3.44): one row per credential, where reading the links
+        /// separately streamed twice as many rows again.
+        const CREDENTIAL_ENTRIES: &str =
             "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id, \
              enabled, expires_at, allow_ips, rate_limit, client_ids, \
              old_secret_sha256, old_secret_md5_sha256, old_secret_until, \
              (SELECT string_agg(CAST(cr.role_id AS TEXT), ',') FROM credential_roles cr \
               WHERE cr.credential_id = credentials.id) AS role_ids \
-             FROM credentials ORDER BY id";
-
-        /// What a snapshot reads of a credential row.
-        const CREDENTIAL_ENTRY_COLUMNS: &str =
-            "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id, \
-             enabled, expires_at, allow_ips, rate_limit, client_ids, \
-             old_secret_sha256, old_secret_md5_sha256, old_secret_until FROM credentials";
+             FROM credentials";
 
         /// The snapshot entry of one credential row holding `role_ids` (an
         /// old secret whose end is before `now` is left out).
