@@ -4,6 +4,11 @@
 //! the client-scope runs: an unscoped and a client-scoped (client 1)
 //! credential, both allowed `GetInvoices` and `GetInvoice`.
 //!
+//! Beyond 10,000 credentials (`CREDENTIALS=1000000 bash bench/http.sh`),
+//! the first 10,000 are generated and the rest are copies of the printed
+//! credential's row made by SQL (as `scale_seed` does, SQLite only): the
+//! database then holds the same 10,000 plus the copies.
+//!
 //! `cargo run --release -p keygate --example bench_seed -- sqlite://bench.db 10000`
 
 use std::sync::Arc;
@@ -11,6 +16,13 @@ use std::sync::Arc;
 use keygate_core::model::{ClientId, Lifecycle};
 use keygate_core::Catalog;
 use keygate_store::{Manager, RoleInput};
+
+/// Copying a credential's row in SQLite (shared with `scale_seed`).
+#[path = "seed/copies.rs"]
+mod copies;
+
+/// Credentials generated one by one; any more are copies.
+const GENERATED: usize = 10_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -38,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
         manager.create_role(input).await?;
     }
     let mut first = None;
-    for i in 0..count {
+    for i in 0..count.min(GENERATED) {
         let roles = [
             format!("role-{:02}", i % 50),
             format!("role-{:02}", (i + 17) % 50),
@@ -51,6 +63,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let (identifier, secret) = first.expect("at least one credential");
     println!("{identifier} {secret}");
+    if count > GENERATED {
+        copies::copy_credential(&url, &identifier, (count - GENERATED) as u64).await?;
+    }
     manager
         .create_role(RoleInput {
             name: "invoices".into(),
