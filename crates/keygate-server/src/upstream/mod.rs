@@ -62,11 +62,7 @@ impl Upstream {
     }
 
     /// A client trusting only `roots` for HTTPS (tests use their own CA).
-    #[doc(hidden)]
-    pub fn with_roots(
-        config: UpstreamConfig,
-        roots: rustls::RootCertStore,
-    ) -> anyhow::Result<Self> {
+    fn with_roots(config: UpstreamConfig, roots: rustls::RootCertStore) -> anyhow::Result<Self> {
         let target = Target::parse(&config.url)?;
         let tls = match target.https {
             false => None,
