@@ -8,9 +8,11 @@
 # a change costs as a ratio), KEYGATE_BENCH_REDIS_URL (the Redis the
 # rate-limited gateway run counts in, default redis://127.0.0.1:6379; when
 # nothing answers there, a throwaway redis-server is started on port 6379 and
-# stopped at the end), PAIR_ROUNDS (8) and PAIR_SECONDS (3) for the paired
-# client-scope and usage-counter runs, SCOPE_ONLY=1 or USAGE_ONLY=1 (run only
-# those pairs). See docs/benchmarks.md.
+# stopped at the end), PAIR_ROUNDS (8; 0 skips them) and PAIR_SECONDS (3)
+# for the paired client-scope and usage-counter runs, SCOPE_ONLY=1 or
+# USAGE_ONLY=1 (run only those pairs). CREDENTIALS above 10000 (e.g.
+# CREDENTIALS=1000000) also reports start-up and RSS and compares the
+# gateway with one serving 10000. See docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

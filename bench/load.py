@@ -208,6 +208,8 @@ def scope_pairs(workdir, cases):
     reported."""
     rounds = int(os.environ.get("PAIR_ROUNDS", "8"))
     seconds = int(os.environ.get("PAIR_SECONDS", "3"))
+    if rounds == 0:
+        return
     by_name = {name: case for name, *case in cases}
     print()
     for kind, target in (("client_param", 0.95), ("object", 0.90)):
@@ -246,6 +248,8 @@ def usage_pairs(workdir, cases):
     counters relative to without) is reported."""
     rounds = int(os.environ.get("PAIR_ROUNDS", "8"))
     seconds = int(os.environ.get("PAIR_SECONDS", "3"))
+    if rounds == 0:
+        return
     by_name = {name: case for name, *case in cases}
     print()
     for kind in ("gateway", "/v1/authorize"):
@@ -261,7 +265,7 @@ def usage_pairs(workdir, cases):
               f"(target <= 1.05x; rounds: {spread})", flush=True)
 
 
-def targets(identifier, secret, baseline_credential=None):
+def targets(identifier, secret, baseline_credential=None, small_credential=None):
     form = f"identifier={identifier}&secret={secret}&action=GetClients&responsetype=json"
     upstream_form = "identifier=master&secret=master-secret&action=GetClients&responsetype=json"
     auth = json.dumps({"identifier": identifier, "secret": secret, "action": "GetClients"})
@@ -277,9 +281,12 @@ def targets(identifier, secret, baseline_credential=None):
         ("upstream direct", "POST", f"{upstream}/includes/api.php", upstream_form, urlenc),
     ]
     if SCALE:
+        # Its own database, so its own credential (generated the same way).
+        s_id, s_secret = small_credential
+        small_form = f"identifier={s_id}&secret={s_secret}&action=GetClients&responsetype=json"
         small = f"http://127.0.0.1:{PORTS['keygate_small']}"
         cases.append((f"keygate gateway at {SMALL} -> upstream", "POST",
-                      f"{small}/includes/api.php", form, urlenc))
+                      f"{small}/includes/api.php", small_form, urlenc))
     if BASELINE_BIN:
         # The baseline has its own database, seeded by its own seeder: an
         # older binary cannot open a schema migrated further.
@@ -353,7 +360,10 @@ def main():
     os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
     print(f"seeding {CREDENTIALS} credentials ...", flush=True)
     db, identifier, secret, scope_credentials = seed(workdir)
-    small_db = seed(workdir, name="small", count=SMALL)[0] if SCALE else None
+    small_db, small_credential = None, None
+    if SCALE:
+        small_db, s_id, s_secret, _ = seed(workdir, name="small", count=SMALL)
+        small_credential = (s_id, s_secret)
     baseline_credential = None
     if BASELINE_BIN:
         baseline_db, b_id, b_secret, _ = seed(
@@ -387,7 +397,7 @@ def main():
             procs.append(start_keygate(baseline_db, BASELINE_BIN, "baseline"))
         for port in PORTS.values():
             wait_http(f"http://127.0.0.1:{port}/healthz")
-        cases = targets(identifier, secret, baseline_credential)
+        cases = targets(identifier, secret, baseline_credential, small_credential)
         if os.environ.get("SCOPE_ONLY"):
             scope_pairs(workdir, scope_targets(scope_credentials))
             return

@@ -56,6 +56,18 @@ async fn seed(m: &Manager, count: usize) -> Vec<(String, String)> {
     credentials
 }
 
+/// A snapshot streamed into a builder, as a server starts.
+async fn streamed(m: &Manager) -> Snapshot {
+    let catalog = Arc::new(Catalog::builtin());
+    m.store().snapshot_builder(catalog).await.unwrap().finish()
+}
+
+/// A snapshot built from the whole source, read in one piece.
+async fn whole(m: &Manager) -> Snapshot {
+    let source = m.store().snapshot_source().await.unwrap();
+    Snapshot::build(&source, Arc::new(Catalog::builtin()))
+}
+
 /// Every decision of `streamed` for `credentials`, as `whole` makes it.
 fn assert_same_decisions(streamed: &Snapshot, whole: &Snapshot, credentials: &[(String, String)]) {
     assert_eq!(streamed.len(), whole.len());
@@ -80,16 +92,9 @@ async fn a_streamed_read_decides_like_a_whole_one(db: TestDb) {
         .await
         .unwrap();
     m.set_admin_enabled("bob", false).await.unwrap();
-    let catalog = Arc::new(Catalog::builtin());
-    let streamed = m
-        .store()
-        .snapshot_builder(catalog.clone())
-        .await
-        .unwrap()
-        .finish();
-    let whole = Snapshot::build(&m.store().snapshot_source().await.unwrap(), catalog);
+    let streamed = streamed(&m).await;
     assert_eq!(streamed.len(), 41);
-    assert_same_decisions(&streamed, &whole, &credentials);
+    assert_same_decisions(&streamed, &whole(&m).await, &credentials);
 }
 
 async fn reads_while_credentials_are_written_stay_whole(db: TestDb) {
@@ -116,15 +121,9 @@ async fn reads_while_credentials_are_written_stay_whole(db: TestDb) {
             made
         })
     };
-    let catalog = Arc::new(Catalog::builtin());
     let mut sizes = Vec::new();
     while !writer.is_finished() {
-        let snapshot = m
-            .store()
-            .snapshot_builder(catalog.clone())
-            .await
-            .unwrap()
-            .finish();
+        let snapshot = streamed(&m).await;
         sizes.push((snapshot.revision(), snapshot.len()));
     }
     credentials.extend(writer.await.unwrap());
@@ -134,12 +133,5 @@ async fn reads_while_credentials_are_written_stay_whole(db: TestDb) {
     for (revision, len) in &sizes {
         assert_eq!(counts.get(revision), Some(len), "{sizes:?} {counts:?}");
     }
-    let streamed = m
-        .store()
-        .snapshot_builder(catalog.clone())
-        .await
-        .unwrap()
-        .finish();
-    let whole = Snapshot::build(&m.store().snapshot_source().await.unwrap(), catalog);
-    assert_same_decisions(&streamed, &whole, &credentials);
+    assert_same_decisions(&streamed(&m).await, &whole(&m).await, &credentials);
 }

@@ -17,8 +17,21 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// mimalloc's own entry point (linked in with the allocator above).
+extern "C" {
+    fn mi_collect(force: bool);
+}
+
+/// Frees what this thread's mimalloc heap holds empty, and purges it.
+fn release_freed_memory() {
+    // SAFETY: mimalloc is linked in (the global allocator above) and
+    // `mi_collect` may be called from any thread at any time.
+    unsafe { mi_collect(true) }
+}
+
 fn main() -> ExitCode {
     restore_sigpipe();
+    keygate_server::live::set_after_full_build(release_freed_memory);
     let cli = cli::Cli::parse();
     let runtime = match runtime_builder().enable_all().build() {
         Ok(runtime) => runtime,

@@ -40,6 +40,10 @@ pub async fn copy_credential(url: &str, identifier: &str, copies: u64) -> anyhow
         .context("the real credential is missing")?;
     let triggers = set_triggers_aside(&mut tx).await?;
     if copies > 0 {
+        // The copies get the ids above every existing credential's.
+        let last: i64 = sqlx::query_scalar("SELECT MAX(id) FROM credentials")
+            .fetch_one(&mut *tx)
+            .await?;
         let columns = copied_columns(&mut tx).await?;
         let sql = format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
@@ -57,7 +61,7 @@ pub async fn copy_credential(url: &str, identifier: &str, copies: u64) -> anyhow
              SELECT c.id, cr.role_id FROM credentials c, credential_roles cr \
              WHERE c.id > ? AND cr.credential_id = ?",
         )
-        .bind(source)
+        .bind(last)
         .bind(source)
         .execute(&mut *tx)
         .await?;
