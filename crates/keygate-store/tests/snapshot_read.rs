@@ -129,7 +129,7 @@ async fn reads_while_credentials_are_written_stay_whole(db: TestDb) {
     credentials.extend(writer.await.unwrap());
     // Each read holds exactly the credentials of its revision: none torn
     // between two states.
-    let counts = counts.lock().unwrap();
+    let counts = counts.lock().unwrap().clone();
     for (revision, len) in &sizes {
         assert_eq!(counts.get(revision), Some(len), "{sizes:?} {counts:?}");
     }
