@@ -183,8 +183,8 @@ fn delta_limit(credentials: usize) -> usize {
 /// system: see [`set_after_full_build`].
 static AFTER_FULL_BUILD: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
 
-/// Sets `hook` to run after every full snapshot build, on the thread that
-/// read the rows. A build at a million credentials frees a few hundred MB
+/// Sets `hook` to run after every full snapshot build, on the runtime
+/// thread that awaited it. A build at a million credentials frees a few hundred MB
 /// of rows and scratch space at once; an allocator that keeps freed pages
 /// until the thread allocates again (mimalloc) would otherwise show them
 /// in the RSS of an idle server. The first call wins.

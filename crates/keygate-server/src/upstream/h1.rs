@@ -76,8 +76,8 @@ struct Head {
     len: usize,
 }
 
-/// Writes `head` and `body` as one request, then reads the answer; `buf`
-/// is the connection's read buffer (empty between exchanges).
+/// Writes `request` (head and body, in one write), then reads the answer;
+/// `buf` is the connection's read buffer (empty between exchanges).
 pub async fn exchange<S>(
     stream: &mut S,
     buf: &mut BytesMut,
