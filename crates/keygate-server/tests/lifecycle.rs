@@ -349,15 +349,7 @@ async fn metrics_report_a_degraded_shared_limiter() {
         .authorize(json!({"identifier": id, "secret": secret, "action": "GetTickets"}))
         .await;
     assert_eq!(status, 200, "answered from local limits");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("keygate_ratelimit_degraded 1"),
         "{metrics}"

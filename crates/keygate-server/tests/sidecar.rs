@@ -94,15 +94,7 @@ async fn healthz_and_metrics() {
         ("action", "GetInvoices"),
     ])
     .await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for line in [
         "keygate_requests_total{endpoint=\"authorize\",decision=\"allowed\"} 1",
         "keygate_requests_total{endpoint=\"authorize\",decision=\"authentication_failed\"} 1",

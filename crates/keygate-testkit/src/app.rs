@@ -381,6 +381,12 @@ impl TestApp {
         answer(response).await
     }
 
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// POSTs JSON to `/v1/authorize`.
     pub async fn authorize(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
         let response = self

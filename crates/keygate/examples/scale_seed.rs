@@ -276,6 +276,10 @@ mod pg {
                 .await?;
         }
         if copies > 0 {
+            // The copies get the ids above every existing credential's.
+            let last: i64 = sqlx::query_scalar("SELECT MAX(id) FROM credentials")
+                .fetch_one(&mut *tx)
+                .await?;
             let columns: Vec<String> = sqlx::query_scalar(
                 "SELECT column_name::TEXT FROM information_schema.columns \
                  WHERE table_schema = current_schema() AND table_name = 'credentials' \
@@ -304,7 +308,7 @@ mod pg {
                  SELECT c.id, cr.role_id FROM credentials c, credential_roles cr \
                  WHERE c.id > $1 AND cr.credential_id = $2",
             )
-            .bind(source)
+            .bind(last)
             .bind(source)
             .execute(&mut *tx)
             .await?;

@@ -144,14 +144,7 @@ async fn removing_a_custom_action_takes_it_away_at_once() {
     reload(&server, "configuration reloaded", 1).await;
     let (status, body) = authorize(&client, &server, &id, &secret, "GetWidgets").await;
     assert_eq!(status, 403, "{body}");
-    let metrics = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&client, &server).await;
     assert!(!metrics.contains("GetWidgets"), "{metrics}");
 }
 

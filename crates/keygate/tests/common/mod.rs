@@ -324,17 +324,16 @@ pub async fn gateway(
     )
 }
 
+/// The text of the server's `GET /metrics`.
+pub async fn metrics(client: &reqwest::Client, server: &Server) -> String {
+    let response = client.get(server.url("/metrics")).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
 /// The server's snapshot update counters from `/metrics`: (applied from the
 /// store's change log, rebuilt in full since start).
 pub async fn snapshot_updates(client: &reqwest::Client, server: &Server) -> (u64, u64) {
-    let metrics = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(client, server).await;
     let count = |how: &str| {
         let line = format!("keygate_snapshot_updates_total{{how=\"{how}\"}} ");
         metrics
