@@ -17,19 +17,34 @@ pub fn client_ip(
     headers: &HeaderMap,
     trusted: &[IpNet],
 ) -> Option<IpAddr> {
-    let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
-    resolve(canonical(peer), headers, trusted)
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0;
+    let forwarded = headers.get_all("x-forwarded-for");
+    client_ip_of(peer, forwarded.iter().map(|v| v.as_bytes()), trusted)
 }
 
-fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+/// The client address of a request from `peer` whose `X-Forwarded-For`
+/// headers hold `forwarded` (in order), for callers without a `HeaderMap`.
+pub fn client_ip_of<'a>(
+    peer: SocketAddr,
+    forwarded: impl Iterator<Item = &'a [u8]>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    resolve(canonical(peer.ip()), forwarded, trusted)
+}
+
+fn resolve<'a>(
+    peer: IpAddr,
+    values: impl Iterator<Item = &'a [u8]>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {
         return Some(peer);
     }
     // Several headers count as one list, in order.
     let mut forwarded: Vec<&str> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        forwarded.extend(value.to_str().ok()?.split(','));
+    for value in values {
+        forwarded.extend(visible_text(value)?.split(','));
     }
     for entry in forwarded.iter().rev() {
         let ip = canonical(parse_entry(entry.trim())?);
@@ -39,6 +54,13 @@ fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAdd
     }
     // Only proxies in the chain (or no header): the peer is the client.
     Some(peer)
+}
+
+/// A header value read as `HeaderValue::to_str` reads it: visible ASCII
+/// and tabs only, anything else unreadable.
+fn visible_text(value: &[u8]) -> Option<&str> {
+    let visible = value.iter().all(|&b| b == b'\t' || (32..127).contains(&b));
+    visible.then(|| std::str::from_utf8(value).ok()).flatten()
 }
 
 /// An address as proxies write it: `1.2.3.4`, `2001:db8::1`, also with a
@@ -54,12 +76,8 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
 mod tests {
     use super::*;
 
-    fn headers(values: &[&str]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for value in values {
-            map.append("x-forwarded-for", value.parse().unwrap());
-        }
-        map
+    fn values<'a>(values: &'a [&'a str]) -> impl Iterator<Item = &'a [u8]> {
+        values.iter().map(|v| v.as_bytes())
     }
 
     #[test]
@@ -92,9 +110,12 @@ mod tests {
             // garbage from a trusted proxy: unknown, never a guess
             ("10.0.0.1", &["6.6.6.6, not-an-ip"], None),
             ("10.0.0.1", &["198.51.100.1, "], None),
+            // unreadable as text (as HeaderValue::to_str): unknown
+            ("10.0.0.1", &["6.6.6.6, 198.51.100.1\u{e9}"], None),
+            ("10.0.0.1", &["6.6.6.6\u{e9}", "198.51.100.1"], None),
         ];
         for (peer, forwarded, expected) in cases {
-            let got = resolve(peer.parse().unwrap(), &headers(forwarded), &trusted);
+            let got = resolve(peer.parse().unwrap(), values(forwarded), &trusted);
             assert_eq!(
                 got,
                 expected.map(|e| e.parse().unwrap()),
@@ -105,7 +126,7 @@ mod tests {
 
     #[test]
     fn without_trusted_proxies_the_header_is_ignored() {
-        let got = resolve("127.0.0.1".parse().unwrap(), &headers(&["6.6.6.6"]), &[]);
+        let got = resolve("127.0.0.1".parse().unwrap(), values(&["6.6.6.6"]), &[]);
         assert_eq!(got, Some("127.0.0.1".parse().unwrap()));
     }
 }

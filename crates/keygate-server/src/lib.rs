@@ -8,6 +8,7 @@ mod calls;
 mod client_ip;
 pub mod config;
 pub mod limits;
+mod listener;
 pub mod live;
 pub mod metrics;
 pub mod params;
@@ -181,6 +182,18 @@ impl App {
             .with_state(self.state.clone())
     }
 
+    /// Serves every route over plain HTTP on `listener` until `shutdown`
+    /// completes, then lets the requests in progress finish: the gateway
+    /// and `/v1/authorize` in keygate's own HTTP/1.1 loop, everything else
+    /// through hyper (see `listener`).
+    pub fn serve_http(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        listener::serve(listener, self.state.clone(), self.router(), shutdown)
+    }
+
     /// Stops the background tasks, flushing pending last-access times and
     /// usage counts.
     pub async fn shutdown(self) {
@@ -234,22 +247,20 @@ pub async fn serve(mut config: ServerConfig, manager: Manager) -> anyhow::Result
     let _hangups = (config.reload_source.clone())
         .map(|source| reload::spawn_on_sighup(app.state().clone(), source));
     print_banner(&config, address, no_admins);
-    // The peer address lets the admin UI throttle failed logins per client.
-    let service = app
-        .router()
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     match tls {
         Some(tls) => {
+            // The peer address lets the admin UI throttle failed logins per
+            // client.
+            let service = app
+                .router()
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
             let interval = tls::reload_interval(&config);
             tls::serve(listener, service, tls, interval, shutdown_signal())
                 .await
                 .context("server failed")?;
         }
         None => {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .context("server failed")?;
+            app.serve_http(listener, shutdown_signal()).await;
         }
     }
     tracing::info!("shutting down: flushing last access times and usage counts");

@@ -4,6 +4,7 @@
 //! decision reads them and the upstream receives the form keygate writes
 //! from them, never the client's own bytes.
 
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
@@ -22,23 +23,57 @@ use crate::AppState;
 
 /// Authenticates, authorizes and forwards one WHMCS API call.
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
-    let mut log = CallLog::start(Endpoint::Gateway);
+    let log = CallLog::start(Endpoint::Gateway);
     let (parts, body) = request.into_parts();
-    let query = params::query_pairs(parts.uri.query());
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.as_bytes());
-    let is_post = parts.method == Method::POST;
+    let ip = client_ip(
+        &parts.extensions,
+        &parts.headers,
+        &state.config().trusted_proxies,
+    );
+    let call = GatewayCall {
+        is_post: parts.method == Method::POST,
+        query: parts.uri.query(),
+        content_type: parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.as_bytes()),
+        ip,
+    };
     // Read once: a settings guard is not held across the body's arrival.
     let max_body_bytes = state.config().max_body_bytes;
-    let bytes = match params::read_body(body, max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(e) => return refuse_body(&state, &log, &query, e),
-    };
-    let body = match params::body_pairs(is_post, content_type, &bytes).await {
+    match params::read_body(body, max_body_bytes).await {
+        Ok(bytes) => answer(&state, log, call, bytes).await,
+        Err(e) => refuse_body(&state, &log, &params::query_pairs(call.query), e),
+    }
+}
+
+/// What the gateway reads of a request besides its body; built by
+/// [`handle`] from an axum request, or by the plain-HTTP listener's own
+/// loop straight from the request head.
+pub(crate) struct GatewayCall<'a> {
+    /// A POST (only its body is read for parameters).
+    pub is_post: bool,
+    /// The request target's query.
+    pub query: Option<&'a str>,
+    /// The `Content-Type` header.
+    pub content_type: Option<&'a [u8]>,
+    /// The client's address (`client_ip`).
+    pub ip: Option<std::net::IpAddr>,
+}
+
+/// Answers a gateway call whose body has been read whole.
+pub(crate) async fn answer(
+    state: &AppState,
+    log: CallLog<'static>,
+    request: GatewayCall<'_>,
+    bytes: Bytes,
+) -> Response {
+    // Shortened to this call: the log notes the action parsed below.
+    let mut log = log;
+    let query = params::query_pairs(request.query);
+    let body = match params::body_pairs(request.is_post, request.content_type, &bytes).await {
         Ok(body) => body,
-        Err(e) => return refuse_body(&state, &log, &query, e),
+        Err(e) => return refuse_body(state, &log, &query, e),
     };
     let params = match CanonicalParams::from_sources(&query, &body) {
         Ok(params) => params,
@@ -46,18 +81,14 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
             let format = Format::from_bytes(refused.responsetype.as_deref());
             let message = refused.error.to_string();
             let response = response::error(format, StatusCode::BAD_REQUEST, &message);
-            return log.finish(&state, Outcome::BadRequest, "-", response);
+            return log.finish(state, Outcome::BadRequest, "-", response);
         }
     };
     let format = Format::from_bytes(params.special(Special::Responsetype));
-    let ip = client_ip(
-        &parts.extensions,
-        &parts.headers,
-        &state.config().trusted_proxies,
-    );
+    let ip = request.ip;
     if let Some(retry) = state.limits.throttled(ip) {
         let response = response::limited(format, "Too many failed attempts", retry);
-        return log.finish(&state, Outcome::Throttled, "-", response);
+        return log.finish(state, Outcome::Throttled, "-", response);
     }
     let call = Call::from_params(&params).from_ip(ip);
     let snapshot = state.live.load();
@@ -82,18 +113,18 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     if failed {
         if let Some(retry) = state.limits.failed(ip).await {
             let response = response::limited(format, "Too many failed attempts", retry);
-            return log.finish(&state, Outcome::Throttled, "-", response);
+            return log.finish(state, Outcome::Throttled, "-", response);
         }
     }
     if let Some(retry) = state.limits.finish(rate, &identifier).await {
         let response = response::limited(format, "Rate limit exceeded", retry);
-        return log.finish(&state, Outcome::RateLimited, &identifier, response);
+        return log.finish(state, Outcome::RateLimited, &identifier, response);
     }
     if let Some((outcome, status, message)) = denial {
         let response = response::error(format, status, &message);
-        return log.finish(&state, outcome, &identifier, response);
+        return log.finish(state, outcome, &identifier, response);
     }
-    forward(&state, &log, format, &identifier, &params, scoped).await
+    forward(state, &log, format, &identifier, &params, scoped).await
 }
 
 /// Forwards an allowed call: a scoped one only once its rule admits it,

@@ -140,13 +140,13 @@ async fn serve(router: axum::Router) -> SocketAddr {
     addr
 }
 
-/// Serves `router` as `keygate serve` does: with the peer's address, which
-/// allowlists, trusted proxies and throttling read.
-async fn serve_with_peers(router: axum::Router) -> SocketAddr {
+/// Serves `app` as `keygate serve` does over plain HTTP: the hot routes in
+/// keygate's own HTTP/1.1 loop, the rest through hyper, with the peer's
+/// address, which allowlists, trusted proxies and throttling read.
+async fn serve_app(app: &App) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    tokio::spawn(app.serve_http(listener, std::future::pending()));
     addr
 }
 
@@ -273,7 +273,7 @@ impl TestAppBuilder {
             timeout: self.timeout.unwrap_or(Duration::from_secs(5)),
         });
         let app = App::start(config, manager.clone()).await.unwrap();
-        let addr = serve_with_peers(app.router()).await;
+        let addr = serve_app(&app).await;
         TestApp {
             base: format!("http://{addr}"),
             manager,

@@ -1,0 +1,345 @@
+//! The hot routes' own HTTP/1.1 loop: keep-alive and pipelined requests
+//! with a `Content-Length` (or no) body, each answered by its handler and
+//! written back in one write, as nginx does. A request it does not take on
+//! is never answered here: the connection goes to hyper before a byte of
+//! that request is consumed.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::header::{
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, EXPECT, TRANSFER_ENCODING, UPGRADE,
+};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::calls::CallLog;
+use crate::client_ip::client_ip_of;
+use crate::metrics::Endpoint;
+use crate::whmcs::{self, GatewayCall};
+use crate::{sidecar, AppState};
+
+/// Headers per request the loop parses; more go to hyper.
+const MAX_HEADERS: usize = 64;
+/// A request head larger than this goes to hyper, which has its own limit.
+const MAX_HEAD: usize = 64 * 1024;
+/// The read buffer's growth step.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// How the loop left a connection.
+pub(super) enum Ended {
+    /// Closed (by the client, on an error, on `Connection: close` or at
+    /// shutdown).
+    Closed,
+    /// For hyper, with the bytes read and not yet answered.
+    HandOver(TcpStream, Bytes),
+}
+
+/// The routes the loop answers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Gateway,
+    Authorize,
+}
+
+/// A complete request head the loop takes on.
+#[derive(Debug)]
+struct Head {
+    route: Route,
+    is_post: bool,
+    uri: Uri,
+    /// What the gateway reads of the headers (none for the sidecar).
+    content_type: Option<HeaderValue>,
+    forwarded_for: Vec<HeaderValue>,
+    head_len: usize,
+    body_len: usize,
+    close: bool,
+}
+
+/// What the bytes read so far hold.
+#[derive(Debug)]
+enum Parsed {
+    Ready(Head),
+    Partial,
+    NotHot,
+}
+
+/// Answers hot requests until the connection closes or a request for
+/// hyper arrives.
+pub(super) async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    state: &AppState,
+    stopping: &mut watch::Receiver<()>,
+) -> Ended {
+    let mut read = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = Vec::with_capacity(1024);
+    // One wait for the whole connection: registered once, not per request.
+    let stop = stopping.changed();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let head = match parse(&read, state.config().max_body_bytes) {
+            Parsed::Ready(head) if read.len() >= head.head_len + head.body_len => head,
+            Parsed::Ready(head) => {
+                read.reserve(head.head_len + head.body_len - read.len());
+                if !read_more(&mut stream, &mut read, stop.as_mut()).await {
+                    return Ended::Closed;
+                }
+                continue;
+            }
+            Parsed::Partial => {
+                read.reserve(READ_CHUNK);
+                if !read_more(&mut stream, &mut read, stop.as_mut()).await {
+                    return Ended::Closed;
+                }
+                continue;
+            }
+            Parsed::NotHot => return Ended::HandOver(stream, read.freeze()),
+        };
+        let request = read.split_to(head.head_len + head.body_len).freeze();
+        let close = head.close;
+        let response = answer(state, peer, head, request).await;
+        let written = write_response(&mut stream, &mut out, response, close).await;
+        if written.is_err() || close {
+            let _ = stream.shutdown().await;
+            return Ended::Closed;
+        }
+    }
+}
+
+/// Reads more of the connection; `false` once it is closed or failed, or
+/// when the server stops while no request is under way.
+async fn read_more(
+    stream: &mut TcpStream,
+    read: &mut BytesMut,
+    stop: Pin<&mut impl Future>,
+) -> bool {
+    let result = if read.is_empty() {
+        tokio::select! {
+            biased;
+            result = stream.read_buf(read) => result,
+            _ = stop => return false,
+        }
+    } else {
+        stream.read_buf(read).await
+    };
+    matches!(result, Ok(n) if n > 0)
+}
+
+/// Calls the route's handler.
+async fn answer(state: &AppState, peer: SocketAddr, head: Head, request: Bytes) -> Response {
+    let body = request.slice(head.head_len..);
+    match head.route {
+        Route::Authorize => sidecar::authorize(State(state.clone()), body).await,
+        Route::Gateway => {
+            let log = CallLog::start(Endpoint::Gateway);
+            let forwarded = head.forwarded_for.iter().map(HeaderValue::as_bytes);
+            // The settings guard ends with this statement, before any await.
+            let ip = client_ip_of(peer, forwarded, &state.config().trusted_proxies);
+            let call = GatewayCall {
+                is_post: head.is_post,
+                query: head.uri.query(),
+                content_type: head.content_type.as_ref().map(HeaderValue::as_bytes),
+                ip,
+            };
+            whmcs::answer(state, log, call, body).await
+        }
+    }
+}
+
+/// Reads the request head at the start of `read`: `NotHot` for anything
+/// but a well-formed HTTP/1.1 request to a hot route with at most one
+/// `Content-Length` (up to `max_body`) and no transfer coding, `Expect`
+/// or upgrade.
+fn parse(read: &[u8], max_body: usize) -> Parsed {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut slots);
+    let head_len = match request.parse(read) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if read.len() < MAX_HEAD => return Parsed::Partial,
+        _ => return Parsed::NotHot,
+    };
+    match take_on(&request, head_len, max_body) {
+        Some(head) => Parsed::Ready(head),
+        None => Parsed::NotHot,
+    }
+}
+
+fn take_on(request: &httparse::Request<'_, '_>, head_len: usize, max_body: usize) -> Option<Head> {
+    if request.version != Some(1) {
+        return None;
+    }
+    let method = match request.method? {
+        "GET" => Method::GET,
+        "POST" => Method::POST,
+        _ => return None,
+    };
+    let target = request.path?;
+    let route = route_of(&method, target)?;
+    let uri: Uri = target.parse().ok()?;
+    // httparse has checked every name and value; only the gateway reads
+    // headers (its content type, the forwarded-for chain), copied here.
+    let keep = route == Route::Gateway;
+    let mut content_type = None;
+    let mut forwarded_for = Vec::new();
+    let mut body_len = None;
+    let mut close = false;
+    for header in request.headers.iter() {
+        let name = header.name;
+        let is = |known: &HeaderName| name.eq_ignore_ascii_case(known.as_str());
+        if is(&TRANSFER_ENCODING) || is(&EXPECT) || is(&UPGRADE) {
+            return None;
+        }
+        if is(&CONTENT_LENGTH) {
+            if body_len.is_some() {
+                return None;
+            }
+            body_len = Some(content_length(header.value)?);
+        } else if is(&CONNECTION) {
+            close |= has_token(header.value, "close");
+        } else if keep && is(&CONTENT_TYPE) && content_type.is_none() {
+            content_type = Some(HeaderValue::from_bytes(header.value).ok()?);
+        } else if keep && name.eq_ignore_ascii_case("x-forwarded-for") {
+            forwarded_for.push(HeaderValue::from_bytes(header.value).ok()?);
+        }
+    }
+    let body_len = body_len.unwrap_or(0);
+    (body_len <= max_body).then_some(Head {
+        route,
+        is_post: method == Method::POST,
+        uri,
+        content_type,
+        forwarded_for,
+        head_len,
+        body_len,
+        close,
+    })
+}
+
+/// The hot route a request target names (the path before any query), as
+/// the router would match it.
+fn route_of(method: &Method, target: &str) -> Option<Route> {
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    match (path, method) {
+        ("/includes/api.php", _) => Some(Route::Gateway),
+        ("/v1/authorize", &Method::POST) => Some(Route::Authorize),
+        _ => None,
+    }
+}
+
+/// Digits only (no sign, no spaces), as RFC 9110 writes it.
+fn content_length(value: &[u8]) -> Option<usize> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Whether a comma-separated header value lists `token` (any case).
+fn has_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Writes `response` as one buffer: status line, its headers, the length
+/// and date hyper would add, and the body.
+async fn write_response(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    response: Response,
+    close: bool,
+) -> std::io::Result<()> {
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(std::io::Error::other)?;
+    out.clear();
+    encode_head(out, parts.status, &parts.headers, body.len(), close);
+    if has_body(parts.status) {
+        out.extend_from_slice(&body);
+    }
+    stream.write_all(out).await
+}
+
+fn encode_head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    len: usize,
+    close: bool,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
+            continue;
+        }
+        push_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    // In hyper's order, so an answer reads the same from either.
+    if has_body(status) {
+        // Written in place: no allocation for the number.
+        let _ = write!(out, "content-length: {len}\r\n");
+    }
+    if close {
+        push_header(out, b"connection", b"close");
+    }
+    if !headers.contains_key(DATE) {
+        HTTP_DATE.with(|date| push_header(out, b"date", date.borrow_mut().now().as_bytes()));
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// 1xx, 204 and 304 answers carry neither a body nor its length.
+fn has_body(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+}
+
+thread_local! {
+    static HTTP_DATE: RefCell<CachedDate> = RefCell::new(CachedDate::default());
+}
+
+/// The `Date` header's value, formatted once a second per thread.
+#[derive(Default)]
+struct CachedDate {
+    second: u64,
+    text: String,
+}
+
+impl CachedDate {
+    fn now(&mut self) -> &str {
+        let now = SystemTime::now();
+        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second != self.second || self.text.is_empty() {
+            self.second = second;
+            self.text = httpdate::fmt_http_date(now);
+        }
+        &self.text
+    }
+}
+
+#[cfg(test)]
+#[path = "hot_tests.rs"]
+mod tests;
