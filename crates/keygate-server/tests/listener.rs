@@ -261,6 +261,33 @@ async fn the_loop_answers_as_the_router_does() {
     same_as_router(&app, raw, request).await;
 }
 
+/// Sends `raw` and reads one answer; `false` once the connection is closed.
+async fn one_more_answer(stream: &mut TcpStream, raw: &str) -> bool {
+    if stream.write_all(raw.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut read = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => read.extend_from_slice(&chunk[..n]),
+        }
+        let mut slots = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut slots);
+        if let Ok(httparse::Status::Complete(head)) = response.parse(&read) {
+            let len = response.headers.iter().find(|h| h.name == "content-length");
+            let len: usize = std::str::from_utf8(len.unwrap().value)
+                .unwrap()
+                .parse()
+                .unwrap();
+            if read.len() >= head + len {
+                return true;
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn shutdown_ends_idle_connections_and_finishes_calls_under_way() {
     let whmcs = FakeWhmcs::start().await;
@@ -285,9 +312,18 @@ async fn shutdown_ends_idle_connections_and_finishes_calls_under_way() {
     );
     let mut busy = TcpStream::connect(address).await.unwrap();
     busy.write_all(call.as_bytes()).await.unwrap();
+    let unauthenticated = "GET /includes/api.php HTTP/1.1\r\n\r\n";
+    let mut chatty = TcpStream::connect(address).await.unwrap();
+    assert!(one_more_answer(&mut chatty, unauthenticated).await);
     // The call is with the upstream when the server is told to stop.
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.send(()).unwrap();
+    // A client that keeps calling is not answered for long.
+    let mut answered = 0;
+    while one_more_answer(&mut chatty, unauthenticated).await {
+        answered += 1;
+        assert!(answered < 100, "a stopping server kept answering");
+    }
     let answers = read_all(&mut busy).await;
     assert_eq!(answers.len(), 1);
     assert_eq!(answers[0].status, 200, "{answers:?}");

@@ -117,7 +117,8 @@ pub(super) async fn serve(
 }
 
 /// Reads more of the connection; `false` once it is closed or failed, or
-/// when the server stops while no request is under way.
+/// when the server stops while no request is under way (checked first, so
+/// a client that keeps sending cannot hold a stopping server open).
 async fn read_more(
     stream: &mut TcpStream,
     read: &mut BytesMut,
@@ -126,8 +127,8 @@ async fn read_more(
     let result = if read.is_empty() {
         tokio::select! {
             biased;
-            result = stream.read_buf(read) => result,
             _ = stop => return false,
+            result = stream.read_buf(read) => result,
         }
     } else {
         stream.read_buf(read).await
