@@ -7,6 +7,7 @@ pub mod api;
 mod calls;
 mod client_ip;
 pub mod config;
+pub(crate) mod header_value;
 pub mod limits;
 mod listener;
 pub mod live;

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 
 use crate::calls::CallLog;
 use crate::client_ip::client_ip_of;
+use crate::header_value::{content_length, has_token};
 use crate::metrics::Endpoint;
 use crate::whmcs::{self, GatewayCall};
 use crate::{sidecar, AppState};
@@ -206,7 +207,7 @@ fn take_on(request: &httparse::Request<'_, '_>, head_len: usize, max_body: usize
             }
             body_len = Some(content_length(header.value)?);
         } else if is(&CONNECTION) {
-            close |= has_token(header.value, "close");
+            close |= has_token(header.value, b"close");
         } else if keep && is(&CONTENT_TYPE) && content_type.is_none() {
             content_type = Some(HeaderValue::from_bytes(header.value).ok()?);
         } else if keep && name.eq_ignore_ascii_case("x-forwarded-for") {
@@ -235,21 +236,6 @@ fn route_of(method: &Method, target: &str) -> Option<Route> {
         ("/v1/authorize", &Method::POST) => Some(Route::Authorize),
         _ => None,
     }
-}
-
-/// Digits only (no sign, no spaces), as RFC 9110 writes it.
-fn content_length(value: &[u8]) -> Option<usize> {
-    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(value).ok()?.parse().ok()
-}
-
-/// Whether a comma-separated header value lists `token` (any case).
-fn has_token(value: &[u8], token: &str) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Writes `response` as one buffer: status line, its headers, the length

@@ -14,6 +14,8 @@ use axum::http::StatusCode;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::header_value::{content_length, has_token, tokens};
+
 /// The most headers an answer may carry.
 const MAX_HEADERS: usize = 100;
 
@@ -217,23 +219,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ExchangeError> {
 
 /// A `Content-Length` value: decimal digits only.
 fn parse_length(value: &[u8]) -> Result<usize, ExchangeError> {
-    let digits = value.trim_ascii();
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(ExchangeError::Malformed("invalid Content-Length"));
-    }
-    std::str::from_utf8(digits)
-        .ok()
-        .and_then(|d| d.parse().ok())
-        .ok_or(ExchangeError::Malformed("invalid Content-Length"))
-}
-
-/// The comma-separated tokens of a header value, trimmed.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value.split(|&b| b == b',').map(<[u8]>::trim_ascii)
-}
-
-fn has_token(value: &[u8], token: &[u8]) -> bool {
-    tokens(value).any(|t| t.eq_ignore_ascii_case(token))
+    content_length(value).ok_or(ExchangeError::Malformed("invalid Content-Length"))
 }
 
 fn last_token(value: &[u8]) -> Option<&[u8]> {
