@@ -511,16 +511,13 @@ macro_rules! rows_sql {
             })
         }
 
-        /// Everything a snapshot needs, streamed into a builder row by row
-        /// on one connection (in a transaction, so from one state): the
-        /// credentials are never all held as rows or entries at once, which
-        /// at a million would take several times the snapshot's memory.
-        pub(super) async fn snapshot_builder(
+        /// A builder holding the revision, the admins and the roles, with
+        /// room for every credential: the part of a full build before the
+        /// credentials are read.
+        pub(super) async fn snapshot_builder_start(
             conn: &mut Conn,
             catalog: std::sync::Arc<keygate_core::Catalog>,
         ) -> Result<keygate_core::SnapshotBuilder> {
-            use futures::TryStreamExt;
-
             let revision = revision(conn).await?;
             let admins = admin_entries(conn, EntryFilter::All).await?;
             let roles = role_entries(conn, EntryFilter::All).await?;
@@ -530,13 +527,6 @@ macro_rules! rows_sql {
                 .fetch_one(&mut *conn)
                 .await?;
             builder.reserve(usize::try_from(count).unwrap_or(0));
-            let now = now_secs();
-            let sql = format!("{CREDENTIAL_ENTRIES} ORDER BY id");
-            let mut rows = sqlx::query(&sql).fetch(&mut *conn);
-            while let Some(row) = rows.try_next().await? {
-                let role_ids = columns::role_id_list(row.try_get("role_ids")?)?;
-                builder.push(&credential_entry(&row, role_ids, now)?);
-            }
             Ok(builder)
         }
 
@@ -608,7 +598,7 @@ macro_rules! rows_sql {
         /// one comma-separated column (`string_agg`: PostgreSQL, and SQLite
         /// since 3.44): one row per credential, where reading the links
         /// separately streamed twice as many rows again.
-        const CREDENTIAL_ENTRIES: &str =
+        pub(super) const CREDENTIAL_ENTRIES: &str =
             "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id, \
              enabled, expires_at, allow_ips, rate_limit, client_ids, \
              old_secret_sha256, old_secret_md5_sha256, old_secret_until, \
@@ -618,7 +608,7 @@ macro_rules! rows_sql {
 
         /// The snapshot entry of one credential row holding `role_ids` (an
         /// old secret whose end is before `now` is left out).
-        fn credential_entry(
+        pub(super) fn credential_entry(
             row: &DbRow,
             role_ids: Vec<RoleId>,
             now: i64,

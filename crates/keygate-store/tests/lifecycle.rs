@@ -529,6 +529,10 @@ async fn corrupt_stored_values_are_unavailable_not_panics(db: TestDb) {
             m.store().find_credential(&c.identifier).await.unwrap_err(),
             m.store().list_credentials(None).await.unwrap_err(),
             m.store().snapshot_source().await.unwrap_err(),
+            m.store()
+                .snapshot_builder(Arc::new(Catalog::builtin()))
+                .await
+                .unwrap_err(),
         ];
         for err in errors {
             match err {

@@ -17,9 +17,25 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-// mimalloc's own entry point (linked in with the allocator above).
+// mimalloc's own entry points (linked in with the allocator above).
 extern "C" {
     fn mi_collect(force: bool);
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_allow_large_os_pages` in mimalloc's `mi_option_e` (v2 and v3).
+const MI_OPTION_ALLOW_LARGE_OS_PAGES: std::ffi::c_int = 6;
+
+/// Lets mimalloc ask for transparent huge pages (`MADV_HUGEPAGE`) on its
+/// OS memory. A full build writes a 256 MB slot table at a million
+/// credentials; faulted in 2 MiB at a time instead of 4 KiB, start-up
+/// measured 12 % shorter (docs/benchmarks.md). Where the kernel has THP
+/// off, the advice is ignored.
+fn allow_large_pages() {
+    // SAFETY: `mi_option_set` only stores the value, read when mimalloc
+    // next asks the OS for memory; called first thing in main, before the
+    // snapshot's allocations it is meant for.
+    unsafe { mi_option_set(MI_OPTION_ALLOW_LARGE_OS_PAGES, 1) }
 }
 
 /// Frees what this thread's mimalloc heap holds empty, and purges it.
@@ -30,6 +46,7 @@ fn release_freed_memory() {
 }
 
 fn main() -> ExitCode {
+    allow_large_pages();
     restore_sigpipe();
     keygate_server::live::set_after_full_build(release_freed_memory);
     let cli = cli::Cli::parse();

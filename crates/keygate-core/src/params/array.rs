@@ -3,6 +3,7 @@
 //! at the next free integer index (PHP 8 rules), and the merge that builds
 //! `$_REQUEST` from `$_GET` and `$_POST`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::name::Segment;
@@ -36,7 +37,7 @@ impl Key {
     /// The key as written in a request variable's name.
     pub fn write(&self, out: &mut Vec<u8>) {
         match self {
-            Key::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            Key::Int(n) => write_int(out, *n),
             Key::Str(s) => out.extend_from_slice(s),
         }
     }
@@ -44,6 +45,65 @@ impl Key {
     /// Whether this is the string key `name`, ignoring ASCII case.
     pub fn is_named(&self, name: &str) -> bool {
         matches!(self, Key::Str(s) if s.eq_ignore_ascii_case(name.as_bytes()))
+    }
+}
+
+/// `n` in decimal, as `n.to_string()` spells it but without a temporary
+/// string: the forwarded form writes one per integer key.
+fn write_int(out: &mut Vec<u8>, n: i64) {
+    // 19 digits hold `i64::MIN.unsigned_abs()`; 20 is `u64::MAX`'s.
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        start -= 1;
+        // `rest % 10 < 10`: the cast cannot truncate.
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
+/// A key as a name spells it, not yet copied: an array looks it up before
+/// owning it, so naming an entry that is already there (`pid[]=1&pid[]=2`)
+/// copies nothing.
+enum Named<'a> {
+    /// A decimal integer key.
+    Int(i64),
+    /// Any other key, borrowed from the name when it can be.
+    Str(Cow<'a, [u8]>),
+}
+
+impl<'a> Named<'a> {
+    /// The key PHP makes of `bytes`, as [`Key::from_bytes`] does.
+    fn new(bytes: Cow<'a, [u8]>) -> Self {
+        match integer(&bytes) {
+            Some(n) => Named::Int(n),
+            None => Named::Str(bytes),
+        }
+    }
+
+    /// Whether `key` is this key.
+    fn is(&self, key: &Key) -> bool {
+        match (self, key) {
+            (Named::Int(a), Key::Int(b)) => a == b,
+            (Named::Str(a), Key::Str(b)) => **a == **b,
+            _ => false,
+        }
+    }
+
+    /// The key, owned.
+    fn into_key(self) -> Key {
+        match self {
+            Named::Int(n) => Key::Int(n),
+            Named::Str(bytes) => Key::Str(bytes.into_owned()),
+        }
     }
 }
 
@@ -120,6 +180,30 @@ impl PhpArray {
         }
     }
 
+    /// The position of `key`, or the key owned to push it. A small array
+    /// (no index) is scanned before anything is copied; a large one needs
+    /// an owned key for its index anyway.
+    fn find(&self, key: Named<'_>) -> Result<usize, Key> {
+        if self.index.is_none() {
+            return match self.entries.iter().position(|(k, _)| key.is(k)) {
+                Some(at) => Ok(at),
+                None => Err(key.into_key()),
+            };
+        }
+        let key = key.into_key();
+        self.position(&key).ok_or(key)
+    }
+
+    /// [`PhpArray::update`] of a key not yet copied.
+    fn set(&mut self, key: Named<'_>, value: Value) {
+        match self.find(key) {
+            Ok(at) => self.entries[at].1 = value,
+            Err(key) => {
+                self.push(key, value);
+            }
+        }
+    }
+
     /// Sets `key` to `value`: in place if present, else at the end.
     /// Returns the slot.
     pub fn update(&mut self, key: Key, value: Value) -> &mut Value {
@@ -169,10 +253,10 @@ impl PhpArray {
 
     /// The array at `key`, made one if absent or not an array (PHP
     /// replaces a string in place).
-    fn array_at(&mut self, key: Key) -> &mut PhpArray {
-        let at = match self.position(&key) {
-            Some(at) => at,
-            None => self.push(key, Value::Array(PhpArray::default())),
+    fn array_at(&mut self, key: Named<'_>) -> &mut PhpArray {
+        let at = match self.find(key) {
+            Ok(at) => at,
+            Err(key) => self.push(key, Value::Array(PhpArray::default())),
         };
         let slot = &mut self.entries[at].1;
         if !matches!(slot, Value::Array(_)) {
@@ -186,8 +270,19 @@ impl PhpArray {
 
     /// Registers one variable: `base` then `path`, as PHP does.
     pub fn register(&mut self, base: Vec<u8>, path: &[Segment<'_>], value: Vec<u8>) {
+        self.register_name(Cow::Owned(base), path, value);
+    }
+
+    /// [`PhpArray::register`] with the base as [`super::name::parse`]
+    /// gives it: a key is copied out of the name only when it is new.
+    pub(super) fn register_name(
+        &mut self,
+        base: Cow<'_, [u8]>,
+        path: &[Segment<'_>],
+        value: Vec<u8>,
+    ) {
         let mut table = self;
-        let mut key = Some(Key::from_vec(base));
+        let mut key = Some(Named::new(base));
         for segment in path {
             table = match key {
                 Some(key) => table.array_at(key),
@@ -198,13 +293,11 @@ impl PhpArray {
             };
             key = match segment {
                 Segment::Append => None,
-                Segment::Key(k) => Some(Key::from_bytes(k)),
+                Segment::Key(k) => Some(Named::new(Cow::Borrowed(k))),
             };
         }
         match key {
-            Some(key) => {
-                table.update(key, Value::Str(value));
-            }
+            Some(key) => table.set(key, Value::Str(value)),
             None => {
                 table.append(Value::Str(value));
             }
@@ -340,6 +433,100 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(bytes)
             );
+        }
+    }
+
+    #[test]
+    fn integer_keys_are_written_as_to_string_spells_them() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            -1,
+            -10,
+            12345,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            let mut out = b"x".to_vec();
+            Key::Int(n).write(&mut out);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
+
+    /// The registration before keys were looked up by their bytes: every
+    /// key owned first, then found or pushed.
+    fn register_owned(table: &mut PhpArray, base: Vec<u8>, path: &[Segment<'_>], value: Vec<u8>) {
+        fn array_at(table: &mut PhpArray, key: Key) -> &mut PhpArray {
+            let at = match table.position(&key) {
+                Some(at) => at,
+                None => table.push(key, Value::Array(PhpArray::default())),
+            };
+            let slot = &mut table.entries[at].1;
+            if !matches!(slot, Value::Array(_)) {
+                *slot = Value::Array(PhpArray::default());
+            }
+            match slot {
+                Value::Array(array) => array,
+                Value::Str(_) => unreachable!(),
+            }
+        }
+        let mut table = table;
+        let mut key = Some(Key::from_vec(base));
+        for segment in path {
+            table = match key {
+                Some(key) => array_at(table, key),
+                None => match table.append(Value::Array(PhpArray::default())) {
+                    Some(Value::Array(array)) => array,
+                    _ => return,
+                },
+            };
+            key = match segment {
+                Segment::Append => None,
+                Segment::Key(k) => Some(Key::from_bytes(k)),
+            };
+        }
+        match key {
+            Some(key) => {
+                table.update(key, Value::Str(value));
+            }
+            None => {
+                table.append(Value::Str(value));
+            }
+        }
+    }
+
+    /// Keys found by their bytes land where owned keys would, in small
+    /// (scanned) and large (indexed) arrays, at every depth.
+    #[test]
+    fn named_keys_find_what_owned_keys_find() {
+        let segments = [
+            Segment::Key(b"5"),
+            Segment::Append,
+            Segment::Key(b"k"),
+            Segment::Key(b"-0"),
+        ];
+        for size in [3, 17, 60] {
+            let mut named = PhpArray::default();
+            let mut owned = PhpArray::default();
+            for round in 0..3 {
+                for i in 0..size {
+                    let base = match i % 4 {
+                        0 => format!("{}", i % 23),
+                        _ => format!("b{}", i % 19),
+                    }
+                    .into_bytes();
+                    let value = format!("{round}.{i}").into_bytes();
+                    let path = &segments[..(i + round) % 5];
+                    named.register_name(Cow::Borrowed(&base), path, value.clone());
+                    register_owned(&mut owned, base, path, value);
+                }
+            }
+            assert_eq!(named, owned, "{size}");
+            assert_eq!(named.next_free, owned.next_free, "{size}");
+            assert_eq!(named.index.is_some(), owned.index.is_some(), "{size}");
         }
     }
 

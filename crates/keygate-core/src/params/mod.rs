@@ -14,12 +14,14 @@
 pub mod array;
 pub mod body;
 pub mod name;
+mod specials;
 pub mod urlencoded;
 
 use std::borrow::Cow;
 
 pub use array::{Key, PhpArray, Value};
-use name::NameParse;
+use name::{NameParse, PhpName};
+use specials::SpecialValues;
 
 /// PHP's default `max_input_vars`: more pairs than this in one source and
 /// PHP silently drops the rest, so keygate refuses instead.
@@ -123,10 +125,15 @@ pub struct Refused {
     pub responsetype: Option<Vec<u8>>,
 }
 
+/// The special names' values while a request is read, indexed by
+/// `Special as usize`: borrowed from the pairs, and copied only once the
+/// request is accepted.
+type Sent<'a> = [Option<&'a [u8]>; Special::ALL.len()];
+
 /// See the module documentation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CanonicalParams {
-    special: [Option<Vec<u8>>; 7],
+    special: SpecialValues,
     rest: PhpArray,
 }
 
@@ -142,28 +149,13 @@ impl CanonicalParams {
     }
 
     fn build(query: &[RawPair<'_>], body: &[RawPair<'_>]) -> Result<Self, ParamError> {
-        let mut seen = [0usize; 7];
-        let mut request = register(query, &mut seen)?;
-        request.merge(register(body, &mut seen)?);
+        let mut sent: Sent<'_> = [None; Special::ALL.len()];
+        let get = register(query, &mut sent)?;
+        let post = register(body, &mut sent)?;
+        let mut request = request_of(get, post);
         request.prune_empty();
-        let mut special: [Option<Vec<u8>>; 7] = Default::default();
-        for (i, name) in Special::ALL.into_iter().enumerate() {
-            if seen[i] == 0 {
-                continue;
-            }
-            // Seen once and plain: exactly one top-level string key of
-            // this name (in some case) is in the merged array.
-            let key = request
-                .entries()
-                .iter()
-                .find(|(k, _)| k.is_named(name.name()))
-                .map(|(k, _)| k.clone());
-            if let Some(Value::Str(value)) = key.and_then(|k| request.remove(&k)) {
-                special[i] = Some(value);
-            }
-        }
         let params = Self {
-            special,
+            special: SpecialValues::new(&sent),
             rest: request,
         };
         if params.forwarded_pairs() + MASTER_PAIRS > MAX_INPUT_VARS {
@@ -174,7 +166,7 @@ impl CanonicalParams {
 
     /// The value of a special name, if sent.
     pub fn special(&self, name: Special) -> Option<&[u8]> {
-        self.special[name as usize].as_deref()
+        self.special.get(name)
     }
 
     /// A special name's value as text: empty when absent, U+FFFD (which
@@ -239,9 +231,17 @@ impl CanonicalParams {
     }
 }
 
-/// One source's variables as PHP registers them, counting the special
-/// names in `seen` (refusing a second one, or an array).
-fn register(pairs: &[RawPair<'_>], seen: &mut [usize; 7]) -> Result<PhpArray, ParamError> {
+/// One source's variables as PHP registers them, except the special
+/// names: each goes to its slot in `sent` (a second one, in either
+/// source, or one given as an array is refused).
+///
+/// A special name accepted is, in PHP's array, a plain string under a
+/// top-level key no other pair names (any such pair would be the same
+/// special name, refused), which `$_REQUEST`'s merge moves but never
+/// changes and which is taken out afterwards anyway. So it is never
+/// registered: its value is borrowed straight from its pair, and the
+/// rest of the array is exactly what it would be without it.
+fn register<'a>(pairs: &'a [RawPair<'_>], sent: &mut Sent<'a>) -> Result<PhpArray, ParamError> {
     if pairs.len() > MAX_INPUT_VARS {
         return Err(ParamError::TooMany);
     }
@@ -252,15 +252,41 @@ fn register(pairs: &[RawPair<'_>], seen: &mut [usize; 7]) -> Result<PhpArray, Pa
             NameParse::Ignored => continue,
             NameParse::TooDeep => return Err(ParamError::TooDeep),
         };
-        if let Some(special) = Special::of(&name.base) {
-            seen[special as usize] += 1;
-            if seen[special as usize] > 1 || !name.path.is_empty() {
-                return Err(ParamError::Ambiguous(special));
-            }
+        match Special::of(&name.base) {
+            Some(special) => take(sent, special, &name, value)?,
+            None => array.register_name(name.base, &name.path, value.to_vec()),
         }
-        array.register(name.base, &name.path, value.to_vec());
     }
     Ok(array)
+}
+
+/// Puts a special name's value in its slot: refused if the slot is taken
+/// (the name was sent before) or the name has an index.
+fn take<'a>(
+    sent: &mut Sent<'a>,
+    special: Special,
+    name: &PhpName<'_>,
+    value: &'a [u8],
+) -> Result<(), ParamError> {
+    let slot = &mut sent[special as usize];
+    if slot.is_some() || !name.path.is_empty() {
+        return Err(ParamError::Ambiguous(special));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// `$_REQUEST` from `$_GET` and `$_POST` as [`register`] made them.
+/// `$_GET` is usually empty (a gateway call's parameters are in its
+/// body); merged into an array that never had an entry, `$_POST` is
+/// pushed entry by entry in its own order, which leaves `$_POST` itself,
+/// so it is taken as it is.
+fn request_of(mut get: PhpArray, post: PhpArray) -> PhpArray {
+    if get.is_empty() {
+        return post;
+    }
+    get.merge(post);
+    get
 }
 
 /// One source's variables exactly as PHP registers them, special names
@@ -271,7 +297,7 @@ pub fn registered(pairs: &[RawPair<'_>]) -> Option<PhpArray> {
     let mut array = PhpArray::default();
     for (raw_name, value) in pairs {
         match name::parse(raw_name) {
-            NameParse::Name(name) => array.register(name.base, &name.path, value.to_vec()),
+            NameParse::Name(name) => array.register_name(name.base, &name.path, value.to_vec()),
             NameParse::Ignored => {}
             NameParse::TooDeep => return None,
         }
@@ -298,5 +324,7 @@ pub fn plain_value(
         })
 }
 
+#[cfg(test)]
+mod alloc_tests;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,8 @@
 //!   variable *and* deletes any earlier one of the same base name;
 //! - an empty name (after the above) is ignored.
 
+use std::borrow::Cow;
+
 /// PHP's default `max_input_nesting_level`.
 pub const MAX_NESTING: usize = 64;
 
@@ -31,8 +33,10 @@ pub enum Segment<'a> {
 /// A name as PHP registers it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PhpName<'a> {
-    /// The top-level variable name.
-    pub base: Vec<u8>,
+    /// The top-level variable name: borrowed from the raw name when PHP
+    /// keeps it as it is (the common case), so parsing a plain name does
+    /// not allocate.
+    pub base: Cow<'a, [u8]>,
     /// Array indexes below it, outermost first; empty for a plain variable.
     pub path: Vec<Segment<'a>>,
 }
@@ -59,10 +63,7 @@ pub fn parse(raw: &[u8]) -> NameParse<'_> {
     let raw = &raw[start..];
     let bracket = raw.iter().position(|&b| b == b'[');
     let base_end = bracket.unwrap_or(raw.len());
-    let mut base: Vec<u8> = raw[..base_end]
-        .iter()
-        .map(|&b| underscore(b, false))
-        .collect();
+    let base = mangled(&raw[..base_end]);
     if base.is_empty() {
         return NameParse::Ignored;
     }
@@ -94,8 +95,7 @@ pub fn parse(raw: &[u8]) -> NameParse<'_> {
                 }
                 None if path.is_empty() => {
                     // Not an index: the `[` and the rest join the name.
-                    base.push(b'_');
-                    base.extend(raw[index_start..].iter().map(|&b| underscore(b, true)));
+                    let base = joined(&base, &raw[index_start..]);
                     return NameParse::Name(PhpName { base, path });
                 }
                 // Deeper: the value lands at the previous index.
@@ -107,6 +107,26 @@ pub fn parse(raw: &[u8]) -> NameParse<'_> {
             _ => return NameParse::Name(PhpName { base, path }),
         }
     }
+}
+
+/// The base before any `[`, spaces and dots as `_`: borrowed when there is
+/// none to replace.
+fn mangled(base: &[u8]) -> Cow<'_, [u8]> {
+    if base.iter().any(|&b| underscore(b, false) != b) {
+        Cow::Owned(base.iter().map(|&b| underscore(b, false)).collect())
+    } else {
+        Cow::Borrowed(base)
+    }
+}
+
+/// `base`, the `_` an unmatched `[` becomes, and the rest of the name with
+/// spaces, dots and `[` as `_`, in one buffer of the final size.
+fn joined<'a>(base: &[u8], rest: &[u8]) -> Cow<'a, [u8]> {
+    let mut out = Vec::with_capacity(base.len() + 1 + rest.len());
+    out.extend_from_slice(base);
+    out.push(b'_');
+    out.extend(rest.iter().map(|&b| underscore(b, true)));
+    Cow::Owned(out)
 }
 
 /// Spaces and dots (and, after an unmatched `[`, brackets) become `_`.
@@ -186,6 +206,112 @@ mod tests {
         ];
         for (raw, expected) in cases {
             assert_eq!(show(raw), expected, "{raw:?}");
+        }
+    }
+
+    /// A name PHP keeps as it is costs no copy; one it mangles is owned.
+    #[test]
+    fn plain_bases_are_borrowed() {
+        let borrowed = |raw: &str| match parse(raw.as_bytes()) {
+            NameParse::Name(name) => matches!(name.base, Cow::Borrowed(_)),
+            other => panic!("{raw:?}: {other:?}"),
+        };
+        for raw in [
+            "action",
+            "  action",
+            "action\0x",
+            "a[b]",
+            "a]",
+            "5",
+            "a[b][c",
+        ] {
+            assert!(borrowed(raw), "{raw:?}");
+        }
+        for raw in ["act ion", "action.", "action[", "a[b.c"] {
+            assert!(!borrowed(raw), "{raw:?}");
+        }
+    }
+
+    /// The parser before bases were borrowed: the base always copied.
+    fn parse_copying(raw: &[u8]) -> Option<(Vec<u8>, Vec<Segment<'_>>)> {
+        let raw = match raw.iter().position(|&b| b == 0) {
+            Some(nul) => &raw[..nul],
+            None => raw,
+        };
+        let start = raw.iter().position(|&b| b != b' ').unwrap_or(raw.len());
+        let raw = &raw[start..];
+        let bracket = raw.iter().position(|&b| b == b'[');
+        let base_end = bracket.unwrap_or(raw.len());
+        let mut base: Vec<u8> = raw[..base_end]
+            .iter()
+            .map(|&b| underscore(b, false))
+            .collect();
+        if base.is_empty() {
+            return None;
+        }
+        let Some(mut open) = bracket else {
+            return Some((base, Vec::new()));
+        };
+        let mut path = Vec::new();
+        loop {
+            if path.len() == MAX_NESTING {
+                return None;
+            }
+            let index_start = open + 1;
+            let mut cursor = index_start;
+            if raw.get(cursor).is_some_and(|&b| is_c_space(b)) {
+                cursor += 1;
+            }
+            let close = if raw.get(cursor) == Some(&b']') {
+                path.push(Segment::Append);
+                cursor
+            } else {
+                match raw[cursor.min(raw.len())..].iter().position(|&b| b == b']') {
+                    Some(offset) => {
+                        let close = cursor + offset;
+                        path.push(Segment::Key(&raw[index_start..close]));
+                        close
+                    }
+                    None if path.is_empty() => {
+                        base.push(b'_');
+                        base.extend(raw[index_start..].iter().map(|&b| underscore(b, true)));
+                        return Some((base, path));
+                    }
+                    None => return Some((base, path)),
+                }
+            };
+            match raw.get(close + 1) {
+                Some(b'[') => open = close + 1,
+                _ => return Some((base, path)),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 3000,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Borrowing changes no name: the same base bytes and path as the
+        /// copying parser, on names made of the bytes PHP treats apart.
+        #[test]
+        fn borrowed_bases_match_the_copying_parser(
+            raw in proptest::collection::vec(
+                proptest::sample::select(&b"aA5 .[]\0\t_-"[..]),
+                0..24,
+            )
+        ) {
+            let expected = parse_copying(&raw);
+            match parse(&raw) {
+                NameParse::Name(name) => {
+                    let got = (name.base.into_owned(), name.path);
+                    proptest::prop_assert_eq!(Some(got), expected);
+                }
+                NameParse::Ignored | NameParse::TooDeep => {
+                    proptest::prop_assert_eq!(None, expected);
+                }
+            }
         }
     }
 

@@ -15,17 +15,25 @@ use super::RawPair;
 /// body padded with `&` cannot push a parameter past PHP's limit unseen.
 /// Only the empty rest after a final `&` is not a segment.
 pub fn parse(input: &[u8]) -> Vec<RawPair<'_>> {
-    let mut segments: Vec<&[u8]> = input.split(|&b| b == b'&').collect();
-    if segments.last().is_some_and(|last| last.is_empty()) {
-        segments.pop();
+    // The empty rest after a final `&` (or of an empty input) is not a
+    // segment; every `&` before it ends one.
+    if input.is_empty() {
+        return Vec::new();
     }
-    segments
-        .into_iter()
-        .map(|segment| match segment.iter().position(|&b| b == b'=') {
-            Some(eq) => (decode(&segment[..eq]), decode(&segment[eq + 1..])),
-            None => (decode(segment), Cow::Borrowed(&[][..])),
-        })
-        .collect()
+    let input = input.strip_suffix(b"&").unwrap_or(input);
+    // Counted first so the pairs take one allocation of the exact size.
+    let count = input.iter().filter(|&&b| b == b'&').count() + 1;
+    let mut pairs = Vec::with_capacity(count);
+    pairs.extend(input.split(|&b| b == b'&').map(pair));
+    pairs
+}
+
+/// One segment: the name up to the first `=`, the value after it.
+fn pair(segment: &[u8]) -> RawPair<'_> {
+    match segment.iter().position(|&b| b == b'=') {
+        Some(eq) => (decode(&segment[..eq]), decode(&segment[eq + 1..])),
+        None => (decode(segment), Cow::Borrowed(&[][..])),
+    }
 }
 
 /// PHP's `php_url_decode`: `+` is a space, `%XX` with two hex digits is a
@@ -129,6 +137,42 @@ mod tests {
         assert_eq!(parse(b"").len(), 0);
         assert_eq!(parse(b"&").len(), 1);
         assert_eq!(parse(b"&&").len(), 2);
+    }
+
+    /// The splitting before the pairs were counted first: split at every
+    /// `&`, then drop an empty last segment.
+    fn split_then_drop_last(input: &[u8]) -> Vec<RawPair<'_>> {
+        let mut segments: Vec<&[u8]> = input.split(|&b| b == b'&').collect();
+        if segments.last().is_some_and(|last| last.is_empty()) {
+            segments.pop();
+        }
+        segments.into_iter().map(pair).collect()
+    }
+
+    #[test]
+    fn splitting_matches_the_split_then_drop_reading() {
+        let inputs: &[&[u8]] = &[
+            b"",
+            b"&",
+            b"&&",
+            b"&&&",
+            b"a",
+            b"a&",
+            b"&a",
+            b"a&&",
+            b"a=1&b=2",
+            b"a=1&b=2&",
+            b"=",
+            b"=&",
+            b"&=",
+            b"a=&=b&",
+            b"%26=&+",
+        ];
+        for input in inputs {
+            let got = parse(input);
+            assert_eq!(got, split_then_drop_last(input), "{input:?}");
+            assert_eq!(got.capacity(), got.len(), "{input:?}");
+        }
     }
 
     #[test]

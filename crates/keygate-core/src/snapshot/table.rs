@@ -136,6 +136,17 @@ impl Pending {
     }
 }
 
+/// The slots a table of the sorted `order` takes: each credential at its
+/// home or right after the previous one, plus the empty slot that ends the
+/// last run, and never fewer than `homes + 1` (a repeated identifier takes
+/// no slot, so this is an upper bound).
+fn table_len(order: &[(u32, u32)], homes: usize) -> usize {
+    let used = order
+        .iter()
+        .fold(0, |next, &(home, _)| next.max(home as usize) + 1);
+    (used + 1).max(homes + 1)
+}
+
 /// Credentials by identifier, each stored in its slot.
 ///
 /// A `HashMap<Box<str>, Entry>` costs a chain of dependent cache misses per
@@ -190,7 +201,10 @@ impl Table {
         order.sort_unstable();
 
         let blank = Slot::empty();
-        let mut slots: Vec<Slot> = Vec::with_capacity(homes + 1);
+        // Exactly the room the slots will take, spill past the last home
+        // included: growing a table of 256 MB when its last run spilled
+        // copied all of it (a fifth of start-up at a million credentials).
+        let mut slots: Vec<Slot> = Vec::with_capacity(table_len(&order, homes));
         for (home, i) in order {
             let new = std::mem::replace(&mut pending[i as usize], blank.clone());
             if let Some(existing) = slots
@@ -394,6 +408,29 @@ mod tests {
                 previous = slot.home;
             }
         }
+    }
+
+    #[test]
+    fn the_table_is_allocated_at_its_final_length() {
+        // (homes, sorted homes) -> slots: at least homes + 1, and a last
+        // run that spills past the homes still ends in an empty slot.
+        for (homes, order, expected) in [
+            (8, vec![], 9),
+            (8, vec![0, 3], 9),
+            (8, vec![7, 7, 7], 11),
+            (8, vec![5, 5, 6, 6, 7], 11),
+            (4, vec![0, 0, 0, 0, 0, 0], 7),
+        ] {
+            let order: Vec<(u32, u32)> = order.into_iter().zip(0..).collect();
+            assert_eq!(table_len(&order, homes), expected, "{order:?}");
+        }
+        // A full build never grows (or shrinks) its slots after the fact.
+        let identifiers: Vec<String> = (0..3_000).map(|i| format!("k{i}")).collect();
+        let triples: Vec<(&str, &str, u32)> =
+            identifiers.iter().map(|id| (id.as_str(), "s", 0)).collect();
+        let table = table(&triples);
+        assert_eq!(table.slots.last().unwrap().home, EMPTY);
+        assert!(table.slots.len() > 2 * identifiers.len());
     }
 
     #[test]

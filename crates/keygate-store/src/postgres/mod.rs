@@ -377,9 +377,30 @@ async fn snapshot_builder(pool: &PgPool, catalog: Arc<Catalog>) -> Result<Snapsh
     let mut tx = pool
         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await?;
-    let builder = rows::snapshot_builder(&mut tx, catalog).await?;
+    let mut builder = rows::snapshot_builder_start(&mut tx, catalog).await?;
+    stream_credentials(&mut tx, &mut builder).await?;
     tx.commit().await?;
     Ok(builder)
+}
+
+/// Every credential streamed into `builder` row by row: never all held as
+/// rows or entries at once, which at a million would take several times
+/// the snapshot's memory.
+async fn stream_credentials(
+    conn: &mut sqlx::PgConnection,
+    builder: &mut SnapshotBuilder,
+) -> Result<()> {
+    use futures::TryStreamExt;
+    use sqlx::Row;
+
+    let now = crate::store::now_secs();
+    let sql = format!("{} ORDER BY id", rows::CREDENTIAL_ENTRIES);
+    let mut rows = sqlx::query(&sql).fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let role_ids = crate::columns::role_id_list(row.try_get("role_ids")?)?;
+        builder.push(&rows::credential_entry(&row, role_ids, now)?);
+    }
+    Ok(())
 }
 
 /// What changed after `since`, from one repeatable-read snapshot: the

@@ -7,6 +7,7 @@
 mod admins;
 mod audit;
 mod backup;
+mod bulk;
 mod changes;
 mod credentials;
 mod lists;
@@ -284,7 +285,8 @@ impl Store for SqliteStore {
     async fn snapshot_builder(&self, catalog: Arc<Catalog>) -> Result<SnapshotBuilder> {
         // A deferred transaction gives one consistent WAL read snapshot.
         let mut tx = self.pool.begin().await?;
-        let builder = rows::snapshot_builder(&mut tx, catalog).await?;
+        let builder = rows::snapshot_builder_start(&mut tx, catalog).await?;
+        let (tx, builder) = bulk::read_credentials(tx, builder).await?;
         tx.commit().await?;
         Ok(builder)
     }
