@@ -597,7 +597,8 @@ macro_rules! rows_sql {
         /// Credentials as a snapshot reads them, each with its role ids as
         /// one comma-separated column (`string_agg`: PostgreSQL, and SQLite
         /// since 3.44): one row per credential, where reading the links
-        /// separately streamed twice as many rows again.
+        /// separately streamed twice as many rows again. `sqlite::bulk`
+        /// reads these columns by position: keep their order.
         pub(super) const CREDENTIAL_ENTRIES: &str =
             "SELECT id, identifier, secret_sha256, secret_md5_sha256, admin_id, \
              enabled, expires_at, allow_ips, rate_limit, client_ids, \
