@@ -26,14 +26,6 @@ impl Key {
         }
     }
 
-    /// [`Key::from_bytes`], reusing the buffer for a string key.
-    pub fn from_vec(bytes: Vec<u8>) -> Key {
-        match integer(&bytes) {
-            Some(n) => Key::Int(n),
-            None => Key::Str(bytes),
-        }
-    }
-
     /// The key as written in a request variable's name.
     pub fn write(&self, out: &mut Vec<u8>) {
         match self {
@@ -268,19 +260,10 @@ impl PhpArray {
         }
     }
 
-    /// Registers one variable: `base` then `path`, as PHP does.
-    pub fn register(&mut self, base: Vec<u8>, path: &[Segment<'_>], value: Vec<u8>) {
-        self.register_name(Cow::Owned(base), path, value);
-    }
-
-    /// [`PhpArray::register`] with the base as [`super::name::parse`]
-    /// gives it: a key is copied out of the name only when it is new.
-    pub(super) fn register_name(
-        &mut self,
-        base: Cow<'_, [u8]>,
-        path: &[Segment<'_>],
-        value: Vec<u8>,
-    ) {
+    /// Registers one variable: `base` then `path`, as PHP does. The base
+    /// comes as [`super::name::parse`] gives it: a key is copied out of
+    /// the name only when it is new.
+    pub fn register(&mut self, base: Cow<'_, [u8]>, path: &[Segment<'_>], value: Vec<u8>) {
         let mut table = self;
         let mut key = Some(Named::new(base));
         for segment in path {
@@ -474,7 +457,7 @@ mod tests {
             }
         }
         let mut table = table;
-        let mut key = Some(Key::from_vec(base));
+        let mut key = Some(Key::from_bytes(&base));
         for segment in path {
             table = match key {
                 Some(key) => array_at(table, key),
@@ -520,7 +503,7 @@ mod tests {
                     .into_bytes();
                     let value = format!("{round}.{i}").into_bytes();
                     let path = &segments[..(i + round) % 5];
-                    named.register_name(Cow::Borrowed(&base), path, value.clone());
+                    named.register(Cow::Borrowed(&base), path, value.clone());
                     register_owned(&mut owned, base, path, value);
                 }
             }

@@ -254,7 +254,7 @@ fn register<'a>(pairs: &'a [RawPair<'_>], sent: &mut Sent<'a>) -> Result<PhpArra
         };
         match Special::of(&name.base) {
             Some(special) => take(sent, special, &name, value)?,
-            None => array.register_name(name.base, &name.path, value.to_vec()),
+            None => array.register(name.base, &name.path, value.to_vec()),
         }
     }
     Ok(array)
@@ -297,7 +297,7 @@ pub fn registered(pairs: &[RawPair<'_>]) -> Option<PhpArray> {
     let mut array = PhpArray::default();
     for (raw_name, value) in pairs {
         match name::parse(raw_name) {
-            NameParse::Name(name) => array.register_name(name.base, &name.path, value.to_vec()),
+            NameParse::Name(name) => array.register(name.base, &name.path, value.to_vec()),
             NameParse::Ignored => {}
             NameParse::TooDeep => return None,
         }

@@ -226,7 +226,7 @@ mod reference {
                     return Err(ParamError::Ambiguous(special));
                 }
             }
-            array.register(name.base.into_owned(), &name.path, value.to_vec());
+            array.register(name.base, &name.path, value.to_vec());
         }
         Ok(array)
     }
