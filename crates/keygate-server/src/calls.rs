@@ -4,11 +4,24 @@
 
 use std::time::Instant;
 
+use axum::http::StatusCode;
 use axum::response::Response;
 use keygate_core::ActionId;
 
 use crate::metrics::{Endpoint, Outcome};
 use crate::AppState;
+
+/// An answer whose status the call's record reads.
+pub trait Answered {
+    /// The status the caller is answered with.
+    fn status(&self) -> StatusCode;
+}
+
+impl Answered for Response {
+    fn status(&self) -> StatusCode {
+        Response::status(self)
+    }
+}
 
 /// What is known about a call while it is being answered.
 pub struct CallLog<'a> {
@@ -38,13 +51,13 @@ impl<'a> CallLog<'a> {
     /// Counts and logs the call, then returns `response`. `identifier` is
     /// logged only once authenticated, so a secret typed into the wrong
     /// field never reaches the log.
-    pub fn finish(
+    pub fn finish<A: Answered>(
         &self,
         state: &AppState,
         outcome: Outcome,
         identifier: &str,
-        response: Response,
-    ) -> Response {
+        response: A,
+    ) -> A {
         let elapsed = self.started.elapsed();
         state
             .metrics

@@ -7,12 +7,13 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use keygate_core::model::ClientId;
 use keygate_core::params::RawPair;
@@ -45,7 +46,8 @@ struct Allowed<'a> {
     action: &'a str,
     identifier: &'a str,
     admin: &'a str,
-    roles: Vec<&'a str>,
+    #[serde(serialize_with = "names")]
+    roles: &'a [Arc<str>],
     /// A client-scoped credential's clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_ids: Option<&'a [ClientId]>,
@@ -67,21 +69,69 @@ struct Denied<'a> {
     param: Option<String>,
 }
 
-fn answer(status: StatusCode, body: &impl Serialize) -> Response {
-    let Ok(json) = serde_json::to_vec(body) else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    // Built directly: the tuple's `IntoResponse` showed in the profile.
-    let mut response = Response::new(Body::from(json));
-    *response.status_mut() = status;
-    let json_type = HeaderValue::from_static("application/json");
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, json_type);
-    response
+/// Role names as a JSON array, without collecting them first.
+fn names<S: Serializer>(roles: &&[Arc<str>], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(roles.iter().map(|role| &**role))
 }
 
-fn denied(status: StatusCode, reason: &str, message: Option<String>) -> Response {
+/// A sidecar answer: its status, its JSON body, and for 429 the seconds of
+/// `Retry-After`. The hot loop writes it as it is; the router's handler
+/// turns it into a [`Response`].
+#[derive(Debug)]
+pub struct Reply {
+    /// The answer's status.
+    pub status: StatusCode,
+    /// The body, `application/json` (empty for a 500 that could not
+    /// serialize one).
+    pub json: Vec<u8>,
+    /// The `Retry-After` header's seconds.
+    pub retry_after: Option<u64>,
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        // Built directly: the tuple's `IntoResponse` showed in the profile.
+        let has_json = !self.json.is_empty();
+        let mut response = Response::new(Body::from(self.json));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        if has_json {
+            let json_type = HeaderValue::from_static("application/json");
+            headers.insert(header::CONTENT_TYPE, json_type);
+        }
+        if let Some(retry) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        }
+        response
+    }
+}
+
+impl crate::calls::Answered for Reply {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// Room for a typical answer, so serializing it does not reallocate.
+const TYPICAL_ANSWER: usize = 256;
+
+fn answer(status: StatusCode, body: &impl Serialize) -> Reply {
+    let mut json = Vec::with_capacity(TYPICAL_ANSWER);
+    if serde_json::to_writer(&mut json, body).is_err() {
+        return Reply {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            json: Vec::new(),
+            retry_after: None,
+        };
+    }
+    Reply {
+        status,
+        json,
+        retry_after: None,
+    }
+}
+
+fn denied(status: StatusCode, reason: &str, message: Option<String>) -> Reply {
     answer(
         status,
         &Denied {
@@ -97,18 +147,23 @@ fn denied(status: StatusCode, reason: &str, message: Option<String>) -> Response
 /// Answers 200 allowed; 401 authentication_failed, disabled or expired;
 /// 403 ip_not_allowed or action_not_allowed; 429 rate_limited (with
 /// `retry_after`); 400 bad_request.
-pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Reply {
+    reply(&state, &body).await
+}
+
+/// [`authorize`] on a request body the caller holds (the hot loop's).
+pub async fn reply(state: &AppState, body: &[u8]) -> Reply {
     let mut log = CallLog::start(Endpoint::Authorize);
-    let request: AuthorizeRequest = match serde_json::from_slice(&body) {
+    let request: AuthorizeRequest = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(e) => {
             let response = denied(StatusCode::BAD_REQUEST, "bad_request", Some(e.to_string()));
-            return log.finish(&state, Outcome::BadRequest, "-", response);
+            return log.finish(state, Outcome::BadRequest, "-", response);
         }
     };
     if let Some(retry) = state.limits.throttled(request.ip) {
         let response = rate_limited(retry, Some("Too many failed attempts"));
-        return log.finish(&state, Outcome::Throttled, "-", response);
+        return log.finish(state, Outcome::Throttled, "-", response);
     }
     let call = Call::new(&request.identifier, &request.secret, &request.action).from_ip(request.ip);
     let snapshot = state.live.load();
@@ -124,18 +179,18 @@ pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
     if failed {
         if let Some(retry) = state.limits.failed(request.ip).await {
             let response = rate_limited(retry, Some("Too many failed attempts"));
-            return log.finish(&state, Outcome::Throttled, "-", response);
+            return log.finish(state, Outcome::Throttled, "-", response);
         }
     }
     if let Some(retry) = state.limits.finish(rate, &identifier).await {
         let response = rate_limited(retry, None);
-        return log.finish(&state, Outcome::RateLimited, &identifier, response);
+        return log.finish(state, Outcome::RateLimited, &identifier, response);
     }
     let (outcome, response) = match answer {
         Answer::Ready(outcome, response) => (outcome, response),
-        Answer::Scoped(grant) => scoped_answer(&state, &request, grant).await,
+        Answer::Scoped(grant) => scoped_answer(state, &request, grant).await,
     };
-    log.finish(&state, outcome, &identifier, response)
+    log.finish(state, outcome, &identifier, response)
 }
 
 /// A client-scoped credential's allowed action, copied out of the
@@ -145,13 +200,13 @@ struct ScopedGrant {
     action: String,
     identifier: String,
     admin: String,
-    roles: Vec<String>,
+    roles: Vec<Arc<str>>,
     clients: Vec<ClientId>,
 }
 
 /// What the decision answers, or a scoped grant still to be checked.
 enum Answer {
-    Ready(Outcome, Response),
+    Ready(Outcome, Reply),
     Scoped(ScopedGrant),
 }
 
@@ -163,7 +218,7 @@ async fn scoped_answer(
     state: &AppState,
     request: &AuthorizeRequest<'_>,
     grant: ScopedGrant,
-) -> (Outcome, Response) {
+) -> (Outcome, Reply) {
     let params = match scope_params(request.params.as_ref()) {
         Ok(params) => params,
         Err(message) => {
@@ -189,7 +244,7 @@ async fn scoped_answer(
                 action: &grant.action,
                 identifier: &grant.identifier,
                 admin: &grant.admin,
-                roles: grant.roles.iter().map(String::as_str).collect(),
+                roles: &grant.roles,
                 client_ids: Some(&grant.clients),
                 set_params: admitted
                     .set
@@ -243,8 +298,8 @@ fn scope_params(
 
 /// 429 `rate_limited` with `retry_after` (and the `Retry-After` header);
 /// the message says when it is the failed-authentication throttle.
-fn rate_limited(retry_secs: u64, message: Option<&str>) -> Response {
-    let mut response = answer(
+fn rate_limited(retry_secs: u64, message: Option<&str>) -> Reply {
+    let mut reply = answer(
         StatusCode::TOO_MANY_REQUESTS,
         &Denied {
             allowed: false,
@@ -254,10 +309,8 @@ fn rate_limited(retry_secs: u64, message: Option<&str>) -> Response {
             param: None,
         },
     );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_secs));
-    response
+    reply.retry_after = Some(retry_secs);
+    reply
 }
 
 /// The outcome, the identifier to log and the answer for a decision; a
@@ -271,7 +324,7 @@ fn answer_for(decision: Decision<'_>) -> (Answer, String) {
                 action: grant.action.name.clone(),
                 identifier: identifier.clone(),
                 admin: credential.admin().to_owned(),
-                roles: credential.roles().iter().map(|r| r.to_string()).collect(),
+                roles: credential.roles().to_vec(),
                 clients: credential.client_ids().to_vec(),
             };
             return (Answer::Scoped(grant), identifier);
@@ -283,7 +336,7 @@ fn answer_for(decision: Decision<'_>) -> (Answer, String) {
                 action: &grant.action.name,
                 identifier: credential.identifier(),
                 admin: credential.admin(),
-                roles: credential.roles().iter().map(|r| &**r).collect(),
+                roles: credential.roles(),
                 client_ids: None,
                 set_params: None,
             };

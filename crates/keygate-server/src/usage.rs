@@ -67,7 +67,10 @@ struct Tally {
     unknown: Vec<Box<str>>,
 }
 
-type Shard = HashMap<Box<str>, Tally, BuildHasherDefault<Fold>>;
+type Shard = HashMap<Box<str>, Tally, IdentifierHasher>;
+
+/// Hashes credential identifiers (authenticated ones only) quickly.
+pub(crate) type IdentifierHasher = BuildHasherDefault<Fold>;
 
 /// A shard on its own cache lines, so two threads' locks do not share one.
 #[repr(align(128))]
@@ -379,7 +382,7 @@ impl UsageFlusher {
 /// FxHash-style hasher for identifiers: a few cycles per 8 bytes. Only
 /// authenticated identifiers become keys, so nobody picks them to collide.
 #[derive(Default)]
-struct Fold(u64);
+pub(crate) struct Fold(u64);
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 

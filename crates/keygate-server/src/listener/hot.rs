@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::State;
 use axum::http::header::{
     CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, EXPECT, TRANSFER_ENCODING, UPGRADE,
 };
@@ -84,11 +83,13 @@ pub(super) async fn serve(
 ) -> Ended {
     let mut read = BytesMut::with_capacity(READ_CHUNK);
     let mut out = Vec::with_capacity(1024);
+    // Bound at start (a reload keeps it): read once, not per request.
+    let max_body = state.config().max_body_bytes;
     // One wait for the whole connection: registered once, not per request.
     let stop = stopping.changed();
     let mut stop = std::pin::pin!(stop);
     loop {
-        let head = match parse(&read, state.config().max_body_bytes) {
+        let head = match parse(&read, max_body) {
             Parsed::Ready(head) if read.len() >= head.head_len + head.body_len => head,
             Parsed::Ready(head) => {
                 read.reserve(head.head_len + head.body_len - read.len());
@@ -108,8 +109,8 @@ pub(super) async fn serve(
         };
         let request = read.split_to(head.head_len + head.body_len).freeze();
         let close = head.close;
-        let response = answer(state, peer, head, request).await;
-        let written = write_response(&mut stream, &mut out, response, close).await;
+        let answer = answer(state, peer, head, request).await;
+        let written = write_answer(&mut stream, &mut out, answer, close).await;
         if written.is_err() || close {
             let _ = stream.shutdown().await;
             return Ended::Closed;
@@ -137,11 +138,19 @@ async fn read_more(
     matches!(result, Ok(n) if n > 0)
 }
 
+/// A hot route's answer.
+enum Answer {
+    /// The sidecar's: status, JSON and `Retry-After`, written as they are.
+    Sidecar(sidecar::Reply),
+    /// The gateway's, which may stream the upstream's body.
+    Gateway(Response),
+}
+
 /// Calls the route's handler.
-async fn answer(state: &AppState, peer: SocketAddr, head: Head, request: Bytes) -> Response {
+async fn answer(state: &AppState, peer: SocketAddr, head: Head, request: Bytes) -> Answer {
     let body = request.slice(head.head_len..);
     match head.route {
-        Route::Authorize => sidecar::authorize(State(state.clone()), body).await,
+        Route::Authorize => Answer::Sidecar(sidecar::reply(state, &body).await),
         Route::Gateway => {
             let log = CallLog::start(Endpoint::Gateway);
             let forwarded = head.forwarded_for.iter().map(HeaderValue::as_bytes);
@@ -153,7 +162,7 @@ async fn answer(state: &AppState, peer: SocketAddr, head: Head, request: Bytes) 
                 content_type: head.content_type.as_ref().map(HeaderValue::as_bytes),
                 ip,
             };
-            whmcs::answer(state, log, call, body).await
+            Answer::Gateway(whmcs::answer(state, log, call, body).await)
         }
     }
 }
@@ -238,30 +247,67 @@ fn route_of(method: &Method, target: &str) -> Option<Route> {
     }
 }
 
-/// Writes `response` as one buffer: status line, its headers, the length
+/// Writes `answer` as one buffer: status line, its headers, the length
 /// and date hyper would add, and the body.
-async fn write_response(
+async fn write_answer(
     stream: &mut TcpStream,
     out: &mut Vec<u8>,
-    response: Response,
+    answer: Answer,
     close: bool,
 ) -> std::io::Result<()> {
-    let (parts, body) = response.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .map_err(std::io::Error::other)?;
     out.clear();
-    encode_head(out, parts.status, &parts.headers, body.len(), close);
-    if has_body(parts.status) {
-        out.extend_from_slice(&body);
+    match answer {
+        Answer::Sidecar(reply) => encode_reply(out, &reply, close),
+        Answer::Gateway(response) => {
+            let (parts, body) = response.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .map_err(std::io::Error::other)?;
+            encode_head(
+                out,
+                parts.status,
+                header_pairs(&parts.headers),
+                body.len(),
+                close,
+            );
+            if has_body(parts.status) {
+                out.extend_from_slice(&body);
+            }
+        }
     }
     stream.write_all(out).await
 }
 
-fn encode_head(
+/// A sidecar answer with the headers its `IntoResponse` gives, in the same
+/// order, without building a `HeaderMap`.
+fn encode_reply(out: &mut Vec<u8>, reply: &sidecar::Reply, close: bool) {
+    let json_type: [(&[u8], &[u8]); 1] = [(b"content-type", b"application/json")];
+    let content_type = &json_type[..usize::from(!reply.json.is_empty())];
+    // Formatted only for a 429, the rare answer that has it.
+    let seconds = reply.retry_after.map(|retry| retry.to_string());
+    let retry_after = seconds
+        .as_ref()
+        .map(|seconds| (&b"retry-after"[..], seconds.as_bytes()));
+    let headers = content_type.iter().copied().chain(retry_after);
+    encode_head(out, reply.status, headers, reply.json.len(), close);
+    if has_body(reply.status) {
+        out.extend_from_slice(&reply.json);
+    }
+}
+
+/// A header map's names and values as bytes.
+fn header_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes()))
+}
+
+/// The status line and `headers` (lowercase names), with the framing
+/// headers replaced by the loop's own.
+fn encode_head<'h>(
     out: &mut Vec<u8>,
     status: StatusCode,
-    headers: &HeaderMap,
+    headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
     len: usize,
     close: bool,
 ) {
@@ -270,11 +316,14 @@ fn encode_head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    let mut has_date = false;
     for (name, value) in headers {
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
+        let is = |known: &HeaderName| name == known.as_str().as_bytes();
+        if is(&CONTENT_LENGTH) || is(&TRANSFER_ENCODING) || is(&CONNECTION) {
             continue;
         }
-        push_header(out, name.as_str().as_bytes(), value.as_bytes());
+        has_date |= is(&DATE);
+        push_header(out, name, value);
     }
     // In hyper's order, so an answer reads the same from either.
     if has_body(status) {
@@ -284,7 +333,7 @@ fn encode_head(
     if close {
         push_header(out, b"connection", b"close");
     }
-    if !headers.contains_key(DATE) {
+    if !has_date {
         HTTP_DATE.with(|date| push_header(out, b"date", date.borrow_mut().now().as_bytes()));
     }
     out.extend_from_slice(b"\r\n");

@@ -133,7 +133,7 @@ fn encoded(status: StatusCode, headers: &[(&str, &str)], len: usize, close: bool
         );
     }
     let mut out = Vec::new();
-    encode_head(&mut out, status, &map, len, close);
+    encode_head(&mut out, status, header_pairs(&map), len, close);
     String::from_utf8(out).unwrap()
 }
 
@@ -199,4 +199,67 @@ fn an_unknown_status_has_an_empty_reason() {
         false,
     );
     assert!(head.starts_with("HTTP/1.1 599 \r\n"), "{head}");
+}
+
+/// A sidecar reply as the loop writes it, and as the router's response
+/// (its `IntoResponse`) would be written, each without its date line.
+fn both_ways(reply: sidecar::Reply) -> (String, String) {
+    let undated = |out: Vec<u8>| {
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text
+            .split("\r\n")
+            .filter(|l| !l.starts_with("date: "))
+            .collect();
+        lines.join("\r\n")
+    };
+    let mut direct = Vec::new();
+    encode_reply(&mut direct, &reply, true);
+    let copy = sidecar::Reply {
+        status: reply.status,
+        json: reply.json.clone(),
+        retry_after: reply.retry_after,
+    };
+    let response = axum::response::IntoResponse::into_response(copy);
+    let mut routed = Vec::new();
+    encode_head(
+        &mut routed,
+        response.status(),
+        header_pairs(response.headers()),
+        reply.json.len(),
+        true,
+    );
+    routed.extend_from_slice(&reply.json);
+    (undated(direct), undated(routed))
+}
+
+#[test]
+fn a_sidecar_reply_is_written_as_its_response_would_be() {
+    let replies = [
+        (StatusCode::OK, &b"{\"allowed\":true}"[..], None),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            &b"{\"allowed\":false}"[..],
+            Some(42),
+        ),
+        (StatusCode::INTERNAL_SERVER_ERROR, &b""[..], None),
+    ];
+    for (status, json, retry_after) in replies {
+        let reply = sidecar::Reply {
+            status,
+            json: json.to_vec(),
+            retry_after,
+        };
+        let (direct, routed) = both_ways(reply);
+        assert_eq!(direct, routed);
+    }
+    let (limited, _) = both_ways(sidecar::Reply {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        json: b"{}".to_vec(),
+        retry_after: Some(42),
+    });
+    assert_eq!(
+        limited,
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
+         retry-after: 42\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+    );
 }
