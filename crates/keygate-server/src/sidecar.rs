@@ -170,7 +170,7 @@ pub async fn reply(state: &AppState, body: &[u8]) -> Reply {
     let decision = snapshot.decide(&call);
     log.action(call.action, decision.action_id());
     if let Some(credential) = decision.credential() {
-        state.access.record(credential.identifier());
+        state.access.record(credential.identifier(), call.now);
     }
     let rate = state.limits.check_in_snapshot(&decision);
     let failed = matches!(decision, Decision::AuthenticationFailed { .. });

@@ -96,7 +96,7 @@ pub(crate) async fn answer(
     log.action(call.action, decision.action_id());
     let identifier = match (&decision, decision.credential()) {
         (_, Some(credential)) => {
-            state.access.record(credential.identifier());
+            state.access.record(credential.identifier(), call.now);
             credential.identifier().to_owned()
         }
         // The right secret was presented: the identifier is safe to log.

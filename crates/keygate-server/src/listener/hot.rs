@@ -8,13 +8,14 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::pin::Pin;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::header::{
     CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, EXPECT, TRANSFER_ENCODING, UPGRADE,
 };
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -56,7 +57,9 @@ enum Route {
 struct Head {
     route: Route,
     is_post: bool,
-    uri: Uri,
+    /// Where the target's query is in the request (without its `?` or any
+    /// fragment).
+    query: Option<Range<usize>>,
     /// What the gateway reads of the headers (none for the sidecar).
     content_type: Option<HeaderValue>,
     forwarded_for: Vec<HeaderValue>,
@@ -149,6 +152,10 @@ enum Answer {
 /// Calls the route's handler.
 async fn answer(state: &AppState, peer: SocketAddr, head: Head, request: Bytes) -> Answer {
     let body = request.slice(head.head_len..);
+    // The target was a `str`, and a query is cut at ASCII bytes.
+    let query = head
+        .query
+        .and_then(|range| std::str::from_utf8(&request[range]).ok());
     match head.route {
         Route::Authorize => Answer::Sidecar(sidecar::reply(state, &body).await),
         Route::Gateway => {
@@ -158,7 +165,7 @@ async fn answer(state: &AppState, peer: SocketAddr, head: Head, request: Bytes) 
             let ip = client_ip_of(peer, forwarded, &state.config().trusted_proxies);
             let call = GatewayCall {
                 is_post: head.is_post,
-                query: head.uri.query(),
+                query,
                 content_type: head.content_type.as_ref().map(HeaderValue::as_bytes),
                 ip,
             };
@@ -172,6 +179,8 @@ async fn answer(state: &AppState, peer: SocketAddr, head: Head, request: Bytes) 
 /// `Content-Length` (up to `max_body`) and no transfer coding, `Expect`
 /// or upgrade.
 fn parse(read: &[u8], max_body: usize) -> Parsed {
+    // Where the head starts in memory, to place the target's query in it.
+    let start = read.as_ptr() as usize;
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut slots);
     let head_len = match request.parse(read) {
@@ -179,13 +188,19 @@ fn parse(read: &[u8], max_body: usize) -> Parsed {
         Ok(httparse::Status::Partial) if read.len() < MAX_HEAD => return Parsed::Partial,
         _ => return Parsed::NotHot,
     };
-    match take_on(&request, head_len, max_body) {
+    match take_on(&request, start, head_len, max_body) {
         Some(head) => Parsed::Ready(head),
         None => Parsed::NotHot,
     }
 }
 
-fn take_on(request: &httparse::Request<'_, '_>, head_len: usize, max_body: usize) -> Option<Head> {
+/// `start`: the address of the buffer `request` was parsed from.
+fn take_on(
+    request: &httparse::Request<'_, '_>,
+    start: usize,
+    head_len: usize,
+    max_body: usize,
+) -> Option<Head> {
     if request.version != Some(1) {
         return None;
     }
@@ -196,7 +211,11 @@ fn take_on(request: &httparse::Request<'_, '_>, head_len: usize, max_body: usize
     };
     let target = request.path?;
     let route = route_of(&method, target)?;
-    let uri: Uri = target.parse().ok()?;
+    let query = query_of(target)?.map(|query| {
+        // The target is a slice of the buffer: its offset in it.
+        let offset = target.as_ptr() as usize - start;
+        offset + query.start..offset + query.end
+    });
     // httparse has checked every name and value; only the gateway reads
     // headers (its content type, the forwarded-for chain), copied here.
     let keep = route == Route::Gateway;
@@ -227,7 +246,7 @@ fn take_on(request: &httparse::Request<'_, '_>, head_len: usize, max_body: usize
     (body_len <= max_body).then_some(Head {
         route,
         is_post: method == Method::POST,
-        uri,
+        query,
         content_type,
         forwarded_for,
         head_len,
@@ -245,6 +264,36 @@ fn route_of(method: &Method, target: &str) -> Option<Route> {
         ("/v1/authorize", &Method::POST) => Some(Route::Authorize),
         _ => None,
     }
+}
+
+/// The longest target `http::Uri` takes.
+const MAX_TARGET: usize = u16::MAX as usize - 1;
+
+/// Where a hot route's target has its query (without the `?`, up to any
+/// `#`); `None` when hyper's parser (`http::Uri`) would refuse the target,
+/// which then goes to hyper for its 400. The path is a hot route's own, so
+/// only the length and the query's bytes are checked, as `Uri` checks them
+/// (what follows a `#` is not), without copying the target as a `Uri` does.
+fn query_of(target: &str) -> Option<Option<Range<usize>>> {
+    if target.len() > MAX_TARGET {
+        return None;
+    }
+    let Some(mark) = target.find('?') else {
+        return Some(None);
+    };
+    let start = mark + 1;
+    let rest = &target.as_bytes()[start..];
+    let end = rest.iter().position(|&b| b == b'#').unwrap_or(rest.len());
+    rest[..end]
+        .iter()
+        .all(|&b| query_byte(b))
+        .then_some(Some(start..start + end))
+}
+
+/// A byte `http::Uri` takes in a query as it is (bytes above ASCII are
+/// checked as UTF-8 there; a `str` already is).
+fn query_byte(b: u8) -> bool {
+    matches!(b, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E | 0x80..=0xFF)
 }
 
 /// Writes `answer` as one buffer: status line, its headers, the length
