@@ -7,19 +7,53 @@
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use keygate_core::model::ClientId;
 use keygate_core::params::{plain_value, RawPair, Special};
 use keygate_core::scope::check_response;
 use keygate_core::{Call, CanonicalParams, Decision};
 
-use crate::calls::CallLog;
+use crate::calls::{Answered, CallLog};
 use crate::client_ip::client_ip;
 use crate::metrics::{Endpoint, Outcome};
 use crate::params::{self, ParamsError};
 use crate::response::{self, Format};
 use crate::scope;
+use crate::upstream::Forwarded;
 use crate::AppState;
+
+/// A gateway call's answer: the upstream's, passed on as it came (the hot
+/// loop writes it without building a `Response`), or keygate's own.
+pub(crate) enum GatewayAnswer {
+    /// The upstream's status, content type and body.
+    Forwarded(Forwarded),
+    /// An answer keygate made (a refusal, an error).
+    Own(Response),
+}
+
+impl From<Response> for GatewayAnswer {
+    fn from(response: Response) -> Self {
+        Self::Own(response)
+    }
+}
+
+impl IntoResponse for GatewayAnswer {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Forwarded(forwarded) => forwarded.into_response(),
+            Self::Own(response) => response,
+        }
+    }
+}
+
+impl Answered for GatewayAnswer {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Forwarded(forwarded) => forwarded.status,
+            Self::Own(response) => response.status(),
+        }
+    }
+}
 
 /// Authenticates, authorizes and forwards one WHMCS API call.
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
@@ -42,7 +76,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     // Read once: a settings guard is not held across the body's arrival.
     let max_body_bytes = state.config().max_body_bytes;
     match params::read_body(body, max_body_bytes).await {
-        Ok(bytes) => answer(&state, log, call, bytes).await,
+        Ok(bytes) => answer(&state, log, call, bytes).await.into_response(),
         Err(e) => refuse_body(&state, &log, &params::query_pairs(call.query), e),
     }
 }
@@ -67,13 +101,13 @@ pub(crate) async fn answer(
     log: CallLog<'static>,
     request: GatewayCall<'_>,
     bytes: Bytes,
-) -> Response {
+) -> GatewayAnswer {
     // Shortened to this call: the log notes the action parsed below.
     let mut log = log;
     let query = params::query_pairs(request.query);
     let body = match params::body_pairs(request.is_post, request.content_type, &bytes).await {
         Ok(body) => body,
-        Err(e) => return refuse_body(state, &log, &query, e),
+        Err(e) => return refuse_body(state, &log, &query, e).into(),
     };
     let params = match CanonicalParams::from_sources(&query, &body) {
         Ok(params) => params,
@@ -81,14 +115,14 @@ pub(crate) async fn answer(
             let format = Format::from_bytes(refused.responsetype.as_deref());
             let message = refused.error.to_string();
             let response = response::error(format, StatusCode::BAD_REQUEST, &message);
-            return log.finish(state, Outcome::BadRequest, "-", response);
+            return log.finish(state, Outcome::BadRequest, "-", response).into();
         }
     };
     let format = Format::from_bytes(params.special(Special::Responsetype));
     let ip = request.ip;
     if let Some(retry) = state.limits.throttled(ip) {
         let response = response::limited(format, "Too many failed attempts", retry);
-        return log.finish(state, Outcome::Throttled, "-", response);
+        return log.finish(state, Outcome::Throttled, "-", response).into();
     }
     let call = Call::from_params(&params).from_ip(ip);
     let snapshot = state.live.load();
@@ -113,16 +147,18 @@ pub(crate) async fn answer(
     if failed {
         if let Some(retry) = state.limits.failed(ip).await {
             let response = response::limited(format, "Too many failed attempts", retry);
-            return log.finish(state, Outcome::Throttled, "-", response);
+            return log.finish(state, Outcome::Throttled, "-", response).into();
         }
     }
     if let Some(retry) = state.limits.finish(rate, &identifier).await {
         let response = response::limited(format, "Rate limit exceeded", retry);
-        return log.finish(state, Outcome::RateLimited, &identifier, response);
+        return log
+            .finish(state, Outcome::RateLimited, &identifier, response)
+            .into();
     }
     if let Some((outcome, status, message)) = denial {
         let response = response::error(format, status, &message);
-        return log.finish(state, outcome, &identifier, response);
+        return log.finish(state, outcome, &identifier, response).into();
     }
     forward(state, &log, format, &identifier, &params, scoped).await
 }
@@ -136,14 +172,16 @@ async fn forward(
     identifier: &str,
     params: &CanonicalParams,
     scoped: Option<(String, Vec<ClientId>)>,
-) -> Response {
+) -> GatewayAnswer {
     let Some(upstream) = state.upstream() else {
         let response = response::error(
             format,
             StatusCode::SERVICE_UNAVAILABLE,
             "No upstream is configured",
         );
-        return log.finish(state, Outcome::Allowed, identifier, response);
+        return log
+            .finish(state, Outcome::Allowed, identifier, response)
+            .into();
     };
     // Only scoped calls need the catalog's rules: unscoped ones skip the load.
     let catalog;
@@ -159,7 +197,9 @@ async fn forward(
                         state.metrics.upstream_error();
                     }
                     let response = response::error(format, refusal.status, &refusal.message);
-                    return log.finish(state, refusal.outcome, identifier, response);
+                    return log
+                        .finish(state, refusal.outcome, identifier, response)
+                        .into();
                 }
             }
         }
@@ -170,7 +210,9 @@ async fn forward(
             tracing::warn!(error = %e, "upstream call failed");
             state.metrics.upstream_error();
             let response = response::error(format, StatusCode::BAD_GATEWAY, "Upstream unavailable");
-            return log.finish(state, Outcome::Allowed, identifier, response);
+            return log
+                .finish(state, Outcome::Allowed, identifier, response)
+                .into();
         }
     };
     if let (Some((_, clients)), Some(keys)) = (&scoped, owner_keys) {
@@ -186,15 +228,13 @@ async fn forward(
                 StatusCode::BAD_GATEWAY,
                 "Upstream response outside client scope",
             );
-            return log.finish(state, Outcome::ResponseBlocked, identifier, response);
+            return log
+                .finish(state, Outcome::ResponseBlocked, identifier, response)
+                .into();
         }
     }
-    log.finish(
-        state,
-        Outcome::Allowed,
-        identifier,
-        forwarded.into_response(),
-    )
+    let forwarded = GatewayAnswer::Forwarded(forwarded);
+    log.finish(state, Outcome::Allowed, identifier, forwarded)
 }
 
 /// A client-scoped credential's allowed call: the action as requested and

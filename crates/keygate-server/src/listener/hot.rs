@@ -16,7 +16,6 @@ use axum::http::header::{
     CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, EXPECT, TRANSFER_ENCODING, UPGRADE,
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -26,7 +25,8 @@ use crate::calls::CallLog;
 use crate::client_ip::client_ip_of;
 use crate::header_value::{content_length, has_token};
 use crate::metrics::Endpoint;
-use crate::whmcs::{self, GatewayCall};
+use crate::upstream::Forwarded;
+use crate::whmcs::{self, GatewayAnswer, GatewayCall};
 use crate::{sidecar, AppState};
 
 /// Headers per request the loop parses; more go to hyper.
@@ -145,8 +145,8 @@ async fn read_more(
 enum Answer {
     /// The sidecar's: status, JSON and `Retry-After`, written as they are.
     Sidecar(sidecar::Reply),
-    /// The gateway's, which may stream the upstream's body.
-    Gateway(Response),
+    /// The gateway's: the upstream's answer as it came, or keygate's own.
+    Gateway(GatewayAnswer),
 }
 
 /// Calls the route's handler.
@@ -307,7 +307,10 @@ async fn write_answer(
     out.clear();
     match answer {
         Answer::Sidecar(reply) => encode_reply(out, &reply, close),
-        Answer::Gateway(response) => {
+        Answer::Gateway(GatewayAnswer::Forwarded(forwarded)) => {
+            encode_forwarded(out, &forwarded, close);
+        }
+        Answer::Gateway(GatewayAnswer::Own(response)) => {
             let (parts, body) = response.into_parts();
             let body = axum::body::to_bytes(body, usize::MAX)
                 .await
@@ -341,6 +344,19 @@ fn encode_reply(out: &mut Vec<u8>, reply: &sidecar::Reply, close: bool) {
     encode_head(out, reply.status, headers, reply.json.len(), close);
     if has_body(reply.status) {
         out.extend_from_slice(&reply.json);
+    }
+}
+
+/// The upstream's answer with the one header its `into_response` keeps.
+fn encode_forwarded(out: &mut Vec<u8>, forwarded: &Forwarded, close: bool) {
+    let content_type = forwarded
+        .content_type
+        .as_ref()
+        .map(|value| (CONTENT_TYPE.as_str().as_bytes(), value.as_bytes()));
+    let body = &forwarded.body;
+    encode_head(out, forwarded.status, content_type, body.len(), close);
+    if has_body(forwarded.status) {
+        out.extend_from_slice(body);
     }
 }
 

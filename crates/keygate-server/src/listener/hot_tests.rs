@@ -250,6 +250,16 @@ fn an_unknown_status_has_an_empty_reason() {
     assert!(head.starts_with("HTTP/1.1 599 \r\n"), "{head}");
 }
 
+/// An encoded answer without its date line (a second may turn between two).
+fn undated(out: Vec<u8>) -> String {
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text
+        .split("\r\n")
+        .filter(|l| !l.starts_with("date: "))
+        .collect();
+    lines.join("\r\n")
+}
+
 /// A sidecar reply as the loop writes it, and as the router's response
 /// (its `IntoResponse`) would be written, each without its date line.
 fn both_ways(reply: sidecar::Reply) -> (String, String) {
@@ -311,4 +321,28 @@ fn a_sidecar_reply_is_written_as_its_response_would_be() {
         "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
          retry-after: 42\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
     );
+}
+
+#[test]
+fn an_upstream_answer_is_written_as_its_response_would_be() {
+    let json = HeaderValue::from_static("application/json");
+    for (status, content_type) in [
+        (StatusCode::OK, Some(json)),
+        (StatusCode::BAD_GATEWAY, None),
+    ] {
+        const BODY: &[u8] = b"{\"result\":\"success\"}";
+        let forwarded = || Forwarded {
+            status,
+            content_type: content_type.clone(),
+            body: Bytes::from_static(BODY),
+        };
+        let mut direct = Vec::new();
+        encode_forwarded(&mut direct, &forwarded(), false);
+        let response = forwarded().into_response();
+        let mut routed = Vec::new();
+        let headers = header_pairs(response.headers());
+        encode_head(&mut routed, response.status(), headers, BODY.len(), false);
+        routed.extend_from_slice(BODY);
+        assert_eq!(undated(direct), undated(routed));
+    }
 }
