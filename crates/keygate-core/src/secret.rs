@@ -172,11 +172,29 @@ impl PresentedSecret {
 
     /// [`PresentedSecret::matches`] against the snapshot's prefixes.
     pub fn matches_short(&self, hashes: &ShortHashes) -> bool {
-        let presented = &self.0[..SHORT_HASH_LEN];
-        let direct = presented.ct_eq(&hashes.direct);
-        let md5 = presented.ct_eq(&hashes.md5);
+        let presented = self
+            .0
+            .first_chunk::<SHORT_HASH_LEN>()
+            .unwrap_or(&[0; SHORT_HASH_LEN]);
+        let direct = difference(presented, &hashes.direct).ct_eq(&0);
+        let md5 = difference(presented, &hashes.md5).ct_eq(&0);
         (direct | md5).into()
     }
+}
+
+/// The bits in which two prefixes differ, folded into one word (zero:
+/// equal) with branch-free operations, so that comparing it is one
+/// constant-time equality rather than one per byte.
+fn difference(a: &[u8; SHORT_HASH_LEN], b: &[u8; SHORT_HASH_LEN]) -> u64 {
+    a.chunks_exact(8)
+        .zip(b.chunks_exact(8))
+        .map(|(a, b)| word(a) ^ word(b))
+        .fold(0, |all, diff| all | diff)
+}
+
+/// Eight bytes as a word (chunks of eight only).
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))
 }
 
 impl std::fmt::Debug for PresentedSecret {
@@ -203,6 +221,29 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_prefixes_match_the_secret_or_its_md5_and_nothing_one_bit_off() {
+        let hashes = SecretHashes::of("s3cret");
+        let md5_hex = hex(&Md5::digest(b"s3cret"));
+        let short = hashes.short();
+        assert!(PresentedSecret::of("s3cret").matches_short(&short));
+        assert!(PresentedSecret::of(&md5_hex).matches_short(&short));
+        assert!(!PresentedSecret::of("s3creT").matches_short(&short));
+        // Every bit of both prefixes counts.
+        let presented = PresentedSecret::of("s3cret");
+        for byte in 0..SHORT_HASH_LEN {
+            for bit in 0..8 {
+                let mut off = presented.0;
+                off[byte] ^= 1 << bit;
+                assert!(!PresentedSecret(off).matches_short(&short), "{byte}.{bit}");
+            }
+        }
+        let md5_presented = PresentedSecret::of(&md5_hex);
+        let mut off = md5_presented.0;
+        off[SHORT_HASH_LEN - 1] ^= 0x80;
+        assert!(!PresentedSecret(off).matches_short(&short));
+    }
 
     #[test]
     fn generated_tokens_are_32_alphanumerics_and_distinct() {
