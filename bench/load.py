@@ -141,6 +141,10 @@ def seed(workdir, seeder="target/release/examples/bench_seed", name="bench", cou
     return db, out[0], out[1], out[2:6]
 
 
+# The keygates started, by port name (the CPU measurement reads their pids).
+KEYGATES = {}
+
+
 def start_keygate(db, binary="target/release/keygate", port_name="keygate", extra_env=None,
                   stderr=None):
     env = dict(os.environ)
@@ -155,8 +159,10 @@ def start_keygate(db, binary="target/release/keygate", port_name="keygate", extr
         "RUST_LOG": "warn",
     })
     env.update(extra_env or {})
-    return subprocess.Popen(pinned(0, [binary, "serve"]), env=env,
+    proc = subprocess.Popen(pinned(0, [binary, "serve"]), env=env,
                             stdout=subprocess.DEVNULL, stderr=stderr)
+    KEYGATES[port_name] = proc
+    return proc
 
 
 def rss_mb(proc):
@@ -301,7 +307,34 @@ def targets(identifier, secret, baseline_credential=None, small_credential=None)
     return cases
 
 
-def wrk(workdir, method, url, body, content_type, duration=None):
+def cpu_ticks(pid):
+    """User plus system CPU time of a process so far, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def nginx_worker(workdir, name):
+    """The pid of the (single) worker of the nginx started as `name`."""
+    with open(os.path.join(workdir, f"{name}.pid")) as f:
+        master = f.read().strip()
+    out = subprocess.run(["pgrep", "-P", master], capture_output=True, text=True).stdout
+    return int(out.split()[0])
+
+
+def wrk(workdir, method, url, body, content_type, duration=None, server=None):
+    """Requests per second; with `server` (a pid), also that process's CPU
+    time per request in microseconds, user and system: what a request costs
+    the server, steadier on a shared machine than throughput."""
+    before = cpu_ticks(server) if server else 0
+    rps = wrk_rps(workdir, method, url, body, content_type, duration)
+    if not server:
+        return rps
+    seconds = (cpu_ticks(server) - before) / os.sysconf("SC_CLK_TCK")
+    return rps, seconds / (rps * (duration or DURATION)) * 1e6
+
+
+def wrk_rps(workdir, method, url, body, content_type, duration=None):
     script = os.path.join(workdir, "wrk.lua")
     with open(script, "w") as f:
         f.write(f'wrk.method = "{method}"\n')
@@ -404,13 +437,17 @@ def main():
         if os.environ.get("USAGE_ONLY"):
             usage_pairs(workdir, usage_targets(identifier, secret))
             return
+        servers = server_pids(workdir, cases)
         script_calls = redis_script_calls()
         throughput = {name: [] for name, *_ in cases}
+        cpu = {name: [] for name, *_ in cases}
         for rep in range(REPS):
             for name, method, url, body, ctype in cases:
-                rps = wrk(workdir, method, url, body, ctype)
+                rps, per_call = wrk(workdir, method, url, body, ctype, server=servers[name])
                 throughput[name].append(rps)
-                print(f"rep {rep + 1}/{REPS} {name:30} {rps:10.0f} req/s", flush=True)
+                cpu[name].append(per_call)
+                print(f"rep {rep + 1}/{REPS} {name:30} {rps:10.0f} req/s "
+                      f"{per_call:6.2f} us CPU per call", flush=True)
         rps = {name: statistics.median(values) for name, values in throughput.items()}
         # Half load: half of keygate's own throughput, the same rate for the
         # targets it is compared with.
@@ -441,7 +478,7 @@ def main():
         print(f"Redis served {script_calls} rate-limit script calls during the runs", flush=True)
         if script_calls == 0:
             sys.exit("the Redis-limited keygate made no Redis calls")
-        report(cases, rps, rates, latency)
+        report(cases, rps, rates, latency, throughput, cpu)
         rss, peak = rss_mb(main_keygate)
         print(f"keygate serve with {CREDENTIALS} credentials after the runs: RSS {rss:.0f} MB "
               f"(peak {peak:.0f} MB; {startup_rss[0]:.0f} MB at start-up)", flush=True)
@@ -456,20 +493,48 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def report(cases, rps, rates, latency):
+def server_pids(workdir, cases):
+    """The process that answers each target: nginx's front or upstream
+    worker, or the keygate listening on the target's port."""
+    keygates = {PORTS[name]: proc.pid for name, proc in KEYGATES.items()}
+    pids = {}
+    for name, _method, url, *_ in cases:
+        port = int(re.search(r":(\d+)/", url).group(1))
+        if port == PORTS["nginx"]:
+            pids[name] = nginx_worker(workdir, "front")
+        elif port == PORTS["upstream"]:
+            pids[name] = nginx_worker(workdir, "upstream")
+        else:
+            pids[name] = keygates[port]
+    return pids
+
+
+def paired(throughput, name, against):
+    """Per-repetition ratios of two targets measured seconds apart."""
+    return [a / b for a, b in zip(throughput[name], throughput[against])]
+
+
+def report(cases, rps, rates, latency, throughput, cpu):
     p50 = {n: statistics.median(v[0] for v in values) for n, values in latency.items()}
     p99 = {n: statistics.median(v[1] for v in values) for n, values in latency.items()}
     print()
     print(f"{CREDENTIALS} credentials, {CONNECTIONS} connections, {DURATION}s runs, "
           f"median of {REPS} interleaved repetitions; servers on CPU 0, load on CPU 1")
     print()
-    print("| target | req/s (wrk) | rate for latency | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|")
+    cpu = {n: statistics.median(values) for n, values in cpu.items()}
+    print("| target | req/s (wrk) | server CPU µs/call | rate for latency | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, *_ in cases:
-        print(f"| {name} | {rps[name]:.0f} | {rates[name]:.0f}/s | {p50[name]:.3f} | {p99[name]:.3f} |")
+        print(f"| {name} | {rps[name]:.0f} | {cpu[name]:.2f} | {rates[name]:.0f}/s "
+              f"| {p50[name]:.3f} | {p99[name]:.3f} |")
     print()
     authorize_ratio = rps["keygate /v1/authorize"] / rps["nginx static"]
     gateway_ratio = rps["keygate gateway -> upstream"] / rps["nginx proxy -> upstream"]
+    for name, against in (("keygate /v1/authorize", "nginx static"),
+                          ("keygate gateway -> upstream", "nginx proxy -> upstream")):
+        each = ", ".join(f"{x:.2f}x" for x in paired(throughput, name, against))
+        print(f"{name} vs {against}: per repetition {each}; server CPU per call "
+              f"{cpu[against] / cpu[name]:.2f}x ({cpu[name]:.2f} vs {cpu[against]:.2f} µs)")
     added = p99["keygate gateway -> upstream"] - p99["upstream direct"]
     nginx_added = p99["nginx proxy -> upstream"] - p99["upstream direct"]
     print(f"keygate /v1/authorize vs nginx static (req/s): {authorize_ratio:.2f}x (target >= 0.9x)")
