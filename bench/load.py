@@ -17,6 +17,12 @@ KEYGATE_USAGE_ENABLED=false: the plain keygate (usage counted, the default)
 against it, in paired rounds like the client-scope runs, is what counting
 usage per credential costs. USAGE_ONLY=1 runs only those pairs.
 
+Each wrk run also reads its server process's CPU time (user + system, from
+/proc), reported per call; and keygate is measured against nginx once more
+in NGINX_ROUNDS paired rounds (default 8) of back-to-back short runs, order
+alternating, whose median ratio the machine's drift moves far less than a
+ratio of two medians taken minutes apart.
+
 With CREDENTIALS above 10,000 (CREDENTIALS=1000000: bench_seed generates
 10,000 and copies the rest by SQL), the plain keygate is started alone
 first and its start-up time to the first allowed gateway call and its RSS
@@ -229,6 +235,32 @@ def scope_pairs(workdir, cases):
         print(f"client-scoped {kind} call vs the same call unscoped (req/s): "
               f"{statistics.median(ratios):.3f}x median of {rounds} paired rounds "
               f"(target >= {target:.2f}x; rounds: {spread})", flush=True)
+
+
+def nginx_pairs(workdir, cases, servers):
+    """keygate against nginx in NGINX_ROUNDS rounds (default 8) of two
+    back-to-back PAIR_SECONDS wrk runs, order alternating, as the scope and
+    usage pairs are measured: the machine's drift, which moves one 8 s run
+    against another by 10-20 % here, cancels within a round. The median of
+    the per-round ratios (req/s, and server CPU per call) is reported."""
+    rounds = int(os.environ.get("NGINX_ROUNDS", "8"))
+    seconds = int(os.environ.get("PAIR_SECONDS", "3"))
+    if rounds == 0:
+        return
+    by_name = {name: case for name, *case in cases}
+    print()
+    for name, against in (("keygate /v1/authorize", "nginx static"),
+                          ("keygate gateway -> upstream", "nginx proxy -> upstream")):
+        ratios, cpu_ratios = [], []
+        for r in range(rounds):
+            order = (name, against) if r % 2 == 0 else (against, name)
+            got = {n: wrk(workdir, *by_name[n], duration=seconds, server=servers[n]) for n in order}
+            ratios.append(got[name][0] / got[against][0])
+            cpu_ratios.append(got[against][1] / got[name][1])
+        spread = ", ".join(f"{x:.2f}" for x in sorted(ratios))
+        print(f"{name} vs {against} (req/s): {statistics.median(ratios):.3f}x median of "
+              f"{rounds} paired rounds (rounds: {spread}); server CPU per call "
+              f"{statistics.median(cpu_ratios):.3f}x", flush=True)
 
 
 def usage_targets(identifier, secret):
@@ -482,6 +514,7 @@ def main():
         rss, peak = rss_mb(main_keygate)
         print(f"keygate serve with {CREDENTIALS} credentials after the runs: RSS {rss:.0f} MB "
               f"(peak {peak:.0f} MB; {startup_rss[0]:.0f} MB at start-up)", flush=True)
+        nginx_pairs(workdir, cases, servers)
         scope_pairs(workdir, scope_targets(scope_credentials))
         usage_pairs(workdir, usage_targets(identifier, secret))
     finally:
