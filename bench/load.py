@@ -212,6 +212,22 @@ def scope_targets(scope_credentials):
     return cases
 
 
+def alternate(workdir, first, second, rounds, seconds, servers=None):
+    """`rounds` rounds of back-to-back `seconds`-long wrk runs of two cases,
+    order alternating, so that the machine's drift cancels within a round:
+    the (first, second) results of each round (req/s, or with `servers`, a
+    pid per case, req/s and server CPU per call)."""
+    results = []
+    for r in range(rounds):
+        order = (0, 1) if r % 2 == 0 else (1, 0)
+        cases = (first, second)
+        pids = (servers or {}).get
+        got = {i: wrk(workdir, *cases[i][1:], duration=seconds, server=pids(cases[i][0]))
+               for i in order}
+        results.append((got[0], got[1]))
+    return results
+
+
 def scope_pairs(workdir, cases):
     """The client scope's cost: each scoped call against the same call by an
     unscoped credential, in PAIR_ROUNDS rounds of two back-to-back
@@ -222,15 +238,11 @@ def scope_pairs(workdir, cases):
     seconds = int(os.environ.get("PAIR_SECONDS", "3"))
     if rounds == 0:
         return
-    by_name = {name: case for name, *case in cases}
+    by_name = {case[0]: case for case in cases}
     print()
     for kind, target in (("client_param", 0.95), ("object", 0.90)):
         plain, scoped = by_name[f"keygate {kind} unscoped"], by_name[f"keygate {kind} scoped"]
-        ratios = []
-        for r in range(rounds):
-            order = (plain, scoped) if r % 2 == 0 else (scoped, plain)
-            got = {id(case): wrk(workdir, *case, duration=seconds) for case in order}
-            ratios.append(got[id(scoped)] / got[id(plain)])
+        ratios = [b / a for a, b in alternate(workdir, plain, scoped, rounds, seconds)]
         spread = ", ".join(f"{x:.3f}" for x in sorted(ratios))
         print(f"client-scoped {kind} call vs the same call unscoped (req/s): "
               f"{statistics.median(ratios):.3f}x median of {rounds} paired rounds "
@@ -247,16 +259,13 @@ def nginx_pairs(workdir, cases, servers):
     seconds = int(os.environ.get("PAIR_SECONDS", "3"))
     if rounds == 0:
         return
-    by_name = {name: case for name, *case in cases}
+    by_name = {case[0]: case for case in cases}
     print()
     for name, against in (("keygate /v1/authorize", "nginx static"),
                           ("keygate gateway -> upstream", "nginx proxy -> upstream")):
-        ratios, cpu_ratios = [], []
-        for r in range(rounds):
-            order = (name, against) if r % 2 == 0 else (against, name)
-            got = {n: wrk(workdir, *by_name[n], duration=seconds, server=servers[n]) for n in order}
-            ratios.append(got[name][0] / got[against][0])
-            cpu_ratios.append(got[against][1] / got[name][1])
+        got = alternate(workdir, by_name[name], by_name[against], rounds, seconds, servers)
+        ratios = [a[0] / b[0] for a, b in got]
+        cpu_ratios = [b[1] / a[1] for a, b in got]
         spread = ", ".join(f"{x:.2f}" for x in sorted(ratios))
         print(f"{name} vs {against} (req/s): {statistics.median(ratios):.3f}x median of "
               f"{rounds} paired rounds (rounds: {spread}); server CPU per call "
@@ -288,15 +297,11 @@ def usage_pairs(workdir, cases):
     seconds = int(os.environ.get("PAIR_SECONDS", "3"))
     if rounds == 0:
         return
-    by_name = {name: case for name, *case in cases}
+    by_name = {case[0]: case for case in cases}
     print()
     for kind in ("gateway", "/v1/authorize"):
         counted, plain = by_name[f"keygate {kind} counted"], by_name[f"keygate {kind} not counted"]
-        ratios = []
-        for r in range(rounds):
-            order = (plain, counted) if r % 2 == 0 else (counted, plain)
-            got = {id(case): wrk(workdir, *case, duration=seconds) for case in order}
-            ratios.append(got[id(plain)] / got[id(counted)])
+        ratios = [a / b for a, b in alternate(workdir, plain, counted, rounds, seconds)]
         spread = ", ".join(f"{x:.3f}" for x in sorted(ratios))
         print(f"usage counters' cost, keygate {kind} (req/s without / with): "
               f"{statistics.median(ratios):.3f}x median of {rounds} paired rounds "

@@ -260,17 +260,18 @@ fn undated(out: Vec<u8>) -> String {
     lines.join("\r\n")
 }
 
+/// `response` (with `body`) as the loop writes a router's answer, undated.
+fn as_routed(response: &axum::response::Response, body: &[u8], close: bool) -> String {
+    let mut out = Vec::new();
+    let headers = header_pairs(response.headers());
+    encode_head(&mut out, response.status(), headers, body.len(), close);
+    out.extend_from_slice(body);
+    undated(out)
+}
+
 /// A sidecar reply as the loop writes it, and as the router's response
 /// (its `IntoResponse`) would be written, each without its date line.
 fn both_ways(reply: sidecar::Reply) -> (String, String) {
-    let undated = |out: Vec<u8>| {
-        let text = String::from_utf8(out).unwrap();
-        let lines: Vec<&str> = text
-            .split("\r\n")
-            .filter(|l| !l.starts_with("date: "))
-            .collect();
-        lines.join("\r\n")
-    };
     let mut direct = Vec::new();
     encode_reply(&mut direct, &reply, true);
     let copy = sidecar::Reply {
@@ -279,16 +280,7 @@ fn both_ways(reply: sidecar::Reply) -> (String, String) {
         retry_after: reply.retry_after,
     };
     let response = axum::response::IntoResponse::into_response(copy);
-    let mut routed = Vec::new();
-    encode_head(
-        &mut routed,
-        response.status(),
-        header_pairs(response.headers()),
-        reply.json.len(),
-        true,
-    );
-    routed.extend_from_slice(&reply.json);
-    (undated(direct), undated(routed))
+    (undated(direct), as_routed(&response, &reply.json, true))
 }
 
 #[test]
@@ -339,10 +331,6 @@ fn an_upstream_answer_is_written_as_its_response_would_be() {
         let mut direct = Vec::new();
         encode_forwarded(&mut direct, &forwarded(), false);
         let response = forwarded().into_response();
-        let mut routed = Vec::new();
-        let headers = header_pairs(response.headers());
-        encode_head(&mut routed, response.status(), headers, BODY.len(), false);
-        routed.extend_from_slice(BODY);
-        assert_eq!(undated(direct), undated(routed));
+        assert_eq!(undated(direct), as_routed(&response, BODY, false));
     }
 }
