@@ -166,7 +166,7 @@ fn benches(c: &mut Criterion) {
                     i = next;
                     let decision = snapshot.decide(black_box(&call));
                     if let (Case::Limited, Decision::Allowed(grant)) = (case, &decision) {
-                        let over = grant.credential.count_call(None, now_nanos());
+                        let over = grant.credential.count_call(None, now_nanos);
                         assert!(over.is_none(), "the rate is one no run reaches");
                     }
                     decision

@@ -322,10 +322,15 @@ impl<'a> Authenticated<'a> {
     /// Counts one call against the credential's rate (its own, else
     /// `default`) in this process's limiter, whose state lives in the
     /// credential's slot: `None` when it fits (or there is no rate), else
-    /// how long until one would. `now`: nanoseconds since the Unix epoch.
-    pub fn count_call(&self, default: Option<Rate>, now: u64) -> Option<std::time::Duration> {
+    /// how long until one would. `now` gives nanoseconds since the Unix
+    /// epoch, and is called only when there is a rate to count against.
+    pub fn count_call(
+        &self,
+        default: Option<Rate>,
+        now: impl FnOnce() -> u64,
+    ) -> Option<std::time::Duration> {
         let rate = self.hot.rate().or(default)?;
-        self.hot.count_call(rate, now)
+        self.hot.count_call(rate, now())
     }
 
     /// The WHMCS clients the credential is bound to, sorted; empty: not

@@ -148,12 +148,7 @@ impl Limits {
         if self.limiter.is_shared() {
             return RateCheck::Shared(credential.rate_limit());
         }
-        let default = self.rates.load().default;
-        if credential.rate_limit().or(default).is_none() {
-            // No rate to count against: no need to read the clock.
-            return RateCheck::Fits;
-        }
-        match credential.count_call(default, now_nanos()) {
+        match credential.count_call(self.rates.load().default, now_nanos) {
             None => RateCheck::Fits,
             Some(wait) => RateCheck::Over(crate::ratelimit::retry_after_secs(wait)),
         }

@@ -88,16 +88,22 @@ pub struct Reply {
     pub retry_after: Option<u64>,
 }
 
+impl Reply {
+    /// Its `Content-Type`: JSON, unless there is no body.
+    pub fn content_type(&self) -> Option<&'static str> {
+        (!self.json.is_empty()).then_some("application/json")
+    }
+}
+
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         // Built directly: the tuple's `IntoResponse` showed in the profile.
-        let has_json = !self.json.is_empty();
+        let content_type = self.content_type();
         let mut response = Response::new(Body::from(self.json));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
-        if has_json {
-            let json_type = HeaderValue::from_static("application/json");
-            headers.insert(header::CONTENT_TYPE, json_type);
+        if let Some(content_type) = content_type {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         }
         if let Some(retry) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry));

@@ -402,7 +402,7 @@ fn the_limiter_state_carries_over_an_applied_change() {
         snapshot
             .authenticate("cred0", SECRET)
             .unwrap()
-            .count_call(None, now)
+            .count_call(None, || now)
     };
     for _ in 0..5 {
         assert_eq!(count(&first), None);

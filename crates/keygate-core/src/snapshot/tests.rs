@@ -385,7 +385,7 @@ fn the_local_limiter_counts_in_the_slot_and_survives_rebuilds() {
     let count = |snapshot: &Snapshot, id: &str, default: Option<&str>, at: u64| {
         let default = default.map(|d| d.parse().unwrap());
         let credential = snapshot.authenticate(id, SECRET).unwrap();
-        credential.count_call(default, at)
+        credential.count_call(default, || at)
     };
     // A burst of the rate, then a wait of one emission interval.
     assert_eq!(count(&first, "own", None, now), None);

@@ -333,14 +333,15 @@ async fn write_answer(
 /// A sidecar answer with the headers its `IntoResponse` gives, in the same
 /// order, without building a `HeaderMap`.
 fn encode_reply(out: &mut Vec<u8>, reply: &sidecar::Reply, close: bool) {
-    let json_type: [(&[u8], &[u8]); 1] = [(b"content-type", b"application/json")];
-    let content_type = &json_type[..usize::from(!reply.json.is_empty())];
+    let content_type = reply
+        .content_type()
+        .map(|value| (CONTENT_TYPE.as_str().as_bytes(), value.as_bytes()));
     // Formatted only for a 429, the rare answer that has it.
     let seconds = reply.retry_after.map(|retry| retry.to_string());
     let retry_after = seconds
         .as_ref()
         .map(|seconds| (&b"retry-after"[..], seconds.as_bytes()));
-    let headers = content_type.iter().copied().chain(retry_after);
+    let headers = content_type.into_iter().chain(retry_after);
     encode_head(out, reply.status, headers, reply.json.len(), close);
     if has_body(reply.status) {
         out.extend_from_slice(&reply.json);
